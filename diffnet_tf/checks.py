@@ -1,0 +1,50 @@
+"""Argument and shape checks shared by every module (a leaf: imports nothing of ours).
+
+Each check raises a ValueError that says what was expected and what was received.
+"""
+
+import keras
+
+BOUNDARIES = ("neumann", "zero")
+
+
+def check_choice(value, choices, name):
+    """Raises unless `value` is one of `choices`."""
+    if value not in choices:
+        raise ValueError(
+            f"Unknown {name} {value!r}. Expected one of {', '.join(map(repr, choices))}."
+        )
+    return value
+
+
+def check_image_batch_shape(shape, name="input"):
+    """Raises unless `shape` is (B, H, W, 1); unknown (None) sizes are accepted.
+
+    Args:
+        shape: a tuple of ints or None, e.g. a Keras `input_shape`.
+        name: what the array is, for the message.
+    """
+    shape = tuple(shape)
+    if len(shape) != 4 or shape[-1] != 1:
+        problem = "rank" if len(shape) != 4 else "channels"
+        raise ValueError(
+            f"Expected {name} to be a single-channel image batch of shape (B, H, W, 1) "
+            f"(wrong {problem}). Received shape {shape}."
+        )
+
+
+def check_float_dtype(dtype, name="input"):
+    """Raises unless `dtype` is a floating-point dtype (integer images are ambiguous:
+    scale them to [0, 1] floats first)."""
+    dtype = keras.backend.standardize_dtype(dtype)
+    if "float" not in dtype:
+        raise ValueError(
+            f"Expected {name} to have a floating-point dtype (images scaled to [0, 1]). "
+            f"Received dtype {dtype}."
+        )
+
+
+def check_image_batch(x, name="input"):
+    """Shape and dtype check of an image batch (a tensor or array with .shape/.dtype)."""
+    check_image_batch_shape(x.shape, name)
+    check_float_dtype(x.dtype, name)

@@ -1,0 +1,25 @@
+"""Installs diffnet_tf, the reference implementation of DiffNet (Arridge & Hauptmann 2020)."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="diffnet_tf",
+    version="0.1.0",
+    description=(
+        "DiffNet: learned nonlinear-diffusion networks for imaging "
+        "(Arridge & Hauptmann, J. Math. Imaging Vis. 2020) in TensorFlow / Keras 3"
+    ),
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["diffnet_tf", "diffnet_tf.*", "experiments"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "tensorflow>=2.16",
+        "tensorflow-datasets",
+        "keras>=3",
+        "numpy",
+        "matplotlib",
+        "absl-py",
+    ],
+    extras_require={"test": ["pytest"]},
+)
