@@ -1,0 +1,295 @@
+"""Models: DiffNet (Fig. 2), the linear diffusion network (Fig. 1) and the U-Net baseline.
+
+Only `keras.ops` is used, so the models run on the TensorFlow, JAX and PyTorch backends.
+"""
+
+import keras
+from keras import ops
+
+from diffnet_tf.checks import check_float_dtype, check_image_batch_shape
+from diffnet_tf.layers import DiffusionLayer, LinearDiffusion, _check_positive_int
+
+
+class DiffusionStack(keras.Model):
+    """A stack of diffusion layers F_0 -> F_1 -> ... -> F_K with an optional final ReLU.
+
+    The shared body of DiffNet and LinearDiffNet; subclasses fill `diffusion_layers`.
+    There is no nonlinearity between the layers: the network is nonlinear by design
+    (Sect. 4.3); the final ReLU projects onto non-negative images.
+
+    Call args:
+        inputs: (B, H, W, 1) float images F_0.
+
+    Returns:
+        (B, H, W, 1) images: relu(F_K) if `final_relu`, else F_K.
+    """
+
+    def __init__(self, final_relu=True, **kwargs):
+        super().__init__(**kwargs)
+        self.final_relu = final_relu
+        self.diffusion_layers = []
+
+    def build(self, input_shape):
+        check_image_batch_shape(input_shape)
+        for layer in self.diffusion_layers:
+            layer.build(input_shape)
+
+    def call(self, inputs):
+        check_float_dtype(inputs.dtype)
+        u = inputs
+        for layer in self.diffusion_layers:
+            u = layer(u)
+        return ops.relu(u) if self.final_relu else u
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def trace(self, x):
+        """Runs the network on `x` and returns every intermediate quantity as NumPy.
+
+        Args:
+            x: (B, H, W, 1) float images F_0.
+
+        Returns:
+            A dict with
+              'states': list of K + 1 arrays (B, H, W, 1), F_0..F_K (before the final ReLU);
+              'filters': list of K arrays (B, H, W, 5), zeta of each layer in the paper's
+                order (top, left, bottom, right, centre);
+              'dt': list of K floats, each layer's learned time step;
+              'output': (B, H, W, 1), the model's output.
+        """
+        u = ops.convert_to_tensor(x)
+        check_image_batch_shape(u.shape)
+        check_float_dtype(u.dtype)
+        states, filters = [u], []
+        for layer in self.diffusion_layers:
+            u, zeta = layer(u, return_filters=True)
+            states.append(u)
+            filters.append(zeta)
+        output = ops.relu(u) if self.final_relu else u
+        return {
+            "states": [ops.convert_to_numpy(s) for s in states],
+            "filters": [ops.convert_to_numpy(z) for z in filters],
+            "dt": [float(ops.convert_to_numpy(layer.dt)) for layer in self.diffusion_layers],
+            "output": ops.convert_to_numpy(output),
+        }
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(final_relu=self.final_relu)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="diffnet_tf")
+class DiffNet(DiffusionStack):
+    """DiffNet: K nonlinear diffusion layers, each with its own filter estimator (Fig. 2).
+
+    The paper's Perona-Malik network is DiffNet() (5 layers, 4-layer estimators, 101,310
+    parameters); the disc deconvolution network is DiffNet(num_layers=3) (60,786).
+    Fully convolutional: trained on one image size, it runs on any (H, W).
+
+    Args:
+        num_layers: K, the number of diffusion layers.
+        estimator_depth: convolutions in each filter estimator (Fig. 3).
+        width: channels of the estimators' hidden convolutions.
+        boundary: 'neumann' (eq. 4.5, default) or 'zero' (the released code).
+        dt_init: initial learned time step of every layer.
+        final_relu: project the output onto non-negative values.
+    """
+
+    def __init__(
+        self,
+        num_layers=5,
+        estimator_depth=4,
+        width=32,
+        boundary="neumann",
+        dt_init=0.2,
+        final_relu=True,
+        **kwargs,
+    ):
+        super().__init__(final_relu=final_relu, **kwargs)
+        _check_positive_int(num_layers, "num_layers")
+        self.num_layers = num_layers
+        self.estimator_depth = estimator_depth
+        self.width = width
+        self.boundary = boundary
+        self.dt_init = dt_init
+        self.diffusion_layers = [
+            DiffusionLayer(
+                estimator_depth=estimator_depth,
+                width=width,
+                boundary=boundary,
+                dt_init=dt_init,
+                name=f"diffusion_{k + 1}",
+            )
+            for k in range(num_layers)
+        ]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            num_layers=self.num_layers,
+            estimator_depth=self.estimator_depth,
+            width=self.width,
+            boundary=self.boundary,
+            dt_init=self.dt_init,
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="diffnet_tf")
+class LinearDiffNet(DiffusionStack):
+    """The linear diffusion network (Fig. 1): filters learned explicitly per pixel.
+
+    Tied to one image size: each layer has 5 H W parameters (4 H W when `mean_free`) + dt.
+
+    Args:
+        image_size: int n or (H, W).
+        num_layers: number of linear diffusion layers.
+        mean_free: centre filter = sum of the four neighbour filters (L_dt(gamma), eq. 4.4).
+        boundary: 'neumann' or 'zero'.
+        dt_init: initial learned time step of every layer.
+        final_relu: project the output onto non-negative values.
+    """
+
+    def __init__(
+        self,
+        image_size,
+        num_layers=3,
+        mean_free=False,
+        boundary="neumann",
+        dt_init=0.2,
+        final_relu=False,
+        **kwargs,
+    ):
+        super().__init__(final_relu=final_relu, **kwargs)
+        _check_positive_int(num_layers, "num_layers")
+        self.num_layers = num_layers
+        self.mean_free = mean_free
+        self.boundary = boundary
+        self.dt_init = dt_init
+        self.diffusion_layers = [
+            LinearDiffusion(image_size, mean_free, boundary, dt_init, name=f"linear_{k + 1}")
+            for k in range(num_layers)
+        ]
+        self.image_size = self.diffusion_layers[0].image_size
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            image_size=self.image_size,
+            num_layers=self.num_layers,
+            mean_free=self.mean_free,
+            boundary=self.boundary,
+            dt_init=self.dt_init,
+        )
+        return config
+
+
+def _conv_pair(filters, name):
+    """Two 3x3 convolutions with ReLU: one level of the U-Net."""
+    return keras.Sequential(
+        [
+            keras.layers.Conv2D(filters, 3, padding="same", activation="relu"),
+            keras.layers.Conv2D(filters, 3, padding="same", activation="relu"),
+        ],
+        name=name,
+    )
+
+
+@keras.saving.register_keras_serializable(package="diffnet_tf")
+class UNet(keras.Model):
+    """The U-Net baseline (after Jin et al. 2017, with a residual connection; Sect. 5.2).
+
+    Levels of base_filters * 2^l channels (64 ... 1024 by default), two 3x3 convolutions
+    with ReLU per level, 2x2 max-pooling down, a 3x3 stride-2 transposed convolution with
+    ReLU up (halving the channels), concatenation with the skip, two 3x3 convolutions, a
+    final 3x3 convolution to one channel, the input added, and a final ReLU. The default
+    has 34,512,705 parameters, the paper's count.
+
+    Args:
+        base_filters: channels of the first level.
+        levels: number of resolution levels; image sides must be divisible by
+            2^(levels - 1) (16 by default).
+        final_relu: project the output onto non-negative values.
+
+    Call args:
+        inputs: (B, H, W, 1) float images.
+
+    Returns:
+        (B, H, W, 1) images.
+    """
+
+    def __init__(self, base_filters=64, levels=5, final_relu=True, **kwargs):
+        super().__init__(**kwargs)
+        _check_positive_int(base_filters, "base_filters")
+        _check_positive_int(levels, "levels", minimum=2)
+        self.base_filters = base_filters
+        self.levels = levels
+        self.final_relu = final_relu
+        widths = [base_filters * 2**level for level in range(levels)]
+        self.down_blocks = [_conv_pair(w, f"down_{i + 1}") for i, w in enumerate(widths[:-1])]
+        self.bottom_block = _conv_pair(widths[-1], "bottom")
+        self.upsamplers = [
+            keras.layers.Conv2DTranspose(
+                w, 3, strides=2, padding="same", activation="relu", name=f"upsample_{i + 1}"
+            )
+            for i, w in enumerate(widths[:-1])
+        ]
+        self.up_blocks = [_conv_pair(w, f"up_{i + 1}") for i, w in enumerate(widths[:-1])]
+        self.output_conv = keras.layers.Conv2D(1, 3, padding="same", name="output_conv")
+
+    def _check_divisible(self, shape):
+        factor = 2 ** (self.levels - 1)
+        if any(side is not None and side % factor for side in shape[1:3]):
+            raise ValueError(
+                f"Expected image height and width divisible by {factor} "
+                f"(UNet with {self.levels} levels). Received shape {tuple(shape)}. "
+                f"Pad the images to a multiple of {factor}."
+            )
+
+    def build(self, input_shape):
+        check_image_batch_shape(input_shape)
+        self._check_divisible(input_shape)
+        batch, height, width, _ = input_shape
+        half = lambda side: None if side is None else side // 2  # noqa: E731
+        skip_shapes = []
+        shape = tuple(input_shape)
+        for block in self.down_blocks:
+            block.build(shape)
+            shape = block.compute_output_shape(shape)
+            skip_shapes.append(shape)
+            shape = (batch, half(shape[1]), half(shape[2]), shape[3])
+        self.bottom_block.build(shape)
+        shape = self.bottom_block.compute_output_shape(shape)
+        for level in reversed(range(self.levels - 1)):
+            self.upsamplers[level].build(shape)
+            skip = skip_shapes[level]
+            self.up_blocks[level].build(skip[:3] + (2 * skip[3],))
+            shape = skip
+        self.output_conv.build(shape)
+
+    def call(self, inputs):
+        check_float_dtype(inputs.dtype)
+        self._check_divisible(inputs.shape)
+        x, skips = inputs, []
+        for block in self.down_blocks:
+            x = block(x)
+            skips.append(x)
+            x = ops.max_pool(x, 2, strides=2)
+        x = self.bottom_block(x)
+        for level in reversed(range(self.levels - 1)):
+            x = self.upsamplers[level](x)
+            x = self.up_blocks[level](ops.concatenate([skips[level], x], axis=-1))
+        x = self.output_conv(x) + inputs  # residual connection
+        return ops.relu(x) if self.final_relu else x
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            base_filters=self.base_filters, levels=self.levels, final_relu=self.final_relu
+        )
+        return config
