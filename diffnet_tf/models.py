@@ -61,6 +61,8 @@ class DiffusionStack(keras.Model):
         u = ops.convert_to_tensor(x)
         check_image_batch_shape(u.shape)
         check_float_dtype(u.dtype)
+        if not self.built:
+            self.build(u.shape)
         states, filters = [u], []
         for layer in self.diffusion_layers:
             u, zeta = layer(u, return_filters=True)

@@ -4,7 +4,7 @@ This is the one place the stencil lives; the physics solvers and the learned lay
 call it. Neighbours are taken by shifting and cropping the image (Sect. 4.3: "apply the
 filters as pointwise matrix-matrix multiplication to a shifted and cropped image"), never by
 a sparse matrix or a fixed convolution kernel. Only `keras.ops` is used, so it runs on every
-Keras backend and inside `tf.function`.
+Keras backend and inside compiled graphs.
 
 Boundaries (what a missing neighbour outside the image is):
     'neumann': the boundary pixel itself, the zero-Neumann condition of eq. (4.5).
@@ -81,5 +81,10 @@ def apply_stencil(u, zeta, dt, boundary="neumann"):
     Returns:
         (B, H, W, 1) tensor F_k.
     """
+    if zeta.shape[-1] != 5:
+        raise ValueError(
+            "Expected zeta to hold five filter maps (top, left, bottom, right, centre) in "
+            f"its last axis. Received shape {tuple(zeta.shape)}."
+        )
     stencil_inputs = ops.concatenate(neighbours(u, boundary) + [-u], axis=-1)  # (B,H,W,5)
     return u + dt * ops.sum(zeta * stencil_inputs, axis=-1, keepdims=True)  # eq. (4.6)

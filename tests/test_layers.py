@@ -1,0 +1,81 @@
+"""Layers: parameter counts (Sect. 4.3.1), config and .keras round trips, the update rule."""
+
+import keras
+import numpy as np
+import pytest
+
+from diffnet_tf.layers import DiffusionLayer, FilterEstimator, LinearDiffusion
+from diffnet_tf.stencil import apply_stencil
+
+
+def built(layer, shape=(None, 12, 12, 1)):
+    layer.build(shape)
+    return layer
+
+
+@pytest.mark.parametrize("depth, expected", [(5, 29_509), (4, 20_261)])
+def test_filter_estimator_parameter_count_matches_the_paper(depth, expected):
+    assert built(FilterEstimator(depth=depth)).count_params() == expected
+    # independent of the image size
+    assert built(FilterEstimator(depth=depth), (None, 96, 80, 1)).count_params() == expected
+
+
+@pytest.mark.parametrize("mean_free, maps", [(False, 5), (True, 4)])
+def test_linear_diffusion_learns_maps_per_pixel_plus_dt(mean_free, maps):
+    layer = built(LinearDiffusion((12, 7), mean_free=mean_free), (None, 12, 7, 1))
+    assert layer.count_params() == maps * 12 * 7 + 1
+
+
+def test_diffusion_layer_applies_the_stencil_with_estimated_filters():
+    layer = DiffusionLayer(estimator_depth=2, width=4, dt_init=0.15)
+    u = np.random.default_rng(0).random((2, 9, 10, 1)).astype(np.float32)
+    out, zeta = layer(u, return_filters=True)
+    assert zeta.shape == (2, 9, 10, 5)
+    np.testing.assert_allclose(out, apply_stencil(u, zeta, 0.15), atol=1e-6)
+
+
+def test_mean_free_linear_diffusion_initialised_as_heat_step_is_the_heat_step():
+    layer = built(LinearDiffusion(8, mean_free=True, dt_init=0.1), (None, 8, 8, 1))
+    layer.filters.assign(np.ones((8, 8, 4), np.float32))
+    u = np.random.default_rng(1).random((1, 8, 8, 1)).astype(np.float32)
+    laplacian = np.broadcast_to(np.array([1, 1, 1, 1, 4], np.float32), (1, 8, 8, 5))
+    np.testing.assert_allclose(layer(u), apply_stencil(u, laplacian, 0.1), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "make_layer",
+    [
+        lambda: FilterEstimator(depth=3, width=6),
+        lambda: DiffusionLayer(estimator_depth=3, width=6, boundary="zero", dt_init=0.1),
+        lambda: LinearDiffusion((12, 12), mean_free=True, boundary="zero"),
+    ],
+)
+def test_layers_round_trip_config_and_keras_file(make_layer, tmp_path):
+    layer = make_layer()
+    model = keras.Sequential([keras.Input((12, 12, 1)), layer])
+    for weight in model.weights:  # move off the initial values so the check means something
+        weight.assign(np.random.default_rng(0).normal(0, 0.1, weight.shape))
+    x = np.random.default_rng(2).random((2, 12, 12, 1)).astype(np.float32)
+    clone = type(layer).from_config(layer.get_config())
+    assert clone.get_config() == layer.get_config()
+    path = tmp_path / "layer.keras"
+    model.save(path)
+    np.testing.assert_allclose(keras.saving.load_model(path)(x), model(x), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: FilterEstimator(depth=0), "depth to be an integer >= 1. Received 0"),
+        (lambda: FilterEstimator(kernel_size=4), "odd kernel_size. Received 4"),
+        (lambda: DiffusionLayer(boundary="periodic"), "Unknown boundary 'periodic'"),
+        (lambda: DiffusionLayer(dt_init=0.0), "dt_init > 0"),
+        (lambda: LinearDiffusion((3, 4, 5)), r"image_size to be a positive int or a pair"),
+        (lambda: built(LinearDiffusion(8), (None, 8, 9, 1)), r"\(H, W\) = \(8, 8\)"),
+        (lambda: built(FilterEstimator(), (None, 8, 8, 2)), "wrong channels"),
+        (lambda: DiffusionLayer()(np.zeros((1, 8, 8, 1), np.int32)), "floating-point dtype"),
+    ],
+)
+def test_bad_arguments_raise_value_errors(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()

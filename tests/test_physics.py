@@ -1,0 +1,156 @@
+"""Invariants of the forward solvers and agreement with independent NumPy references."""
+
+import math
+
+import numpy as np
+import pytest
+
+from diffnet_tf import physics
+
+
+def random_images(shape=(3, 13, 18, 1), seed=0, low=0.0):
+    return np.random.default_rng(seed).uniform(low, 1.0, shape).astype(np.float32)
+
+
+def numpy_perona_malik_original(u, steps, dt, lam):
+    """The released MATLAB data script as PAPER_FACTS.md describes it: |grad u| from
+    backward differences, face diffusivity = mean of the two pixels' diffusivities, flux =
+    face diffusivity x difference, exterior value and diffusivity zero."""
+    u = u[..., 0].astype(np.float64)
+    for _ in range(steps):
+        p = np.pad(u, ((0, 0), (1, 1), (1, 1)))  # zero exterior value
+        grad_sq = (p[:, 1:-1, 1:-1] - p[:, :-2, 1:-1]) ** 2 + (p[:, 1:-1, 1:-1] - p[:, 1:-1, :-2]) ** 2
+        g = np.pad(1.0 / (1.0 + grad_sq / lam**2), ((0, 0), (1, 1), (1, 1)))  # zero exterior
+        centre = u.copy()
+        flux = np.zeros_like(u)
+        for di, dj in [(-1, 0), (0, -1), (1, 0), (0, 1)]:
+            neighbour = p[:, 1 + di : p.shape[1] - 1 + di, 1 + dj : p.shape[2] - 1 + dj]
+            g_nb = g[:, 1 + di : g.shape[1] - 1 + di, 1 + dj : g.shape[2] - 1 + dj]
+            face = 0.5 * (g[:, 1:-1, 1:-1] + g_nb)
+            flux += face * (neighbour - centre)
+        u = u + dt * flux
+    return u[..., None]
+
+
+def test_original_convention_matches_numpy_reference():
+    u = random_images()
+    expected = numpy_perona_malik_original(u, steps=4, dt=0.1, lam=0.2)
+    result = np.asarray(physics.perona_malik(u, boundary="original"))
+    np.testing.assert_allclose(result, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("method", ["exact", "explicit"])
+def test_heat_keeps_constant_images_constant(method):
+    u = np.full((2, 9, 14, 1), 0.7, np.float32)
+    np.testing.assert_allclose(np.asarray(physics.heat(u, 1.5, method=method)), u, atol=1e-6)
+
+
+def test_perona_malik_keeps_constant_images_constant():
+    u = np.full((2, 16, 21, 1), 0.7, np.float32)
+    np.testing.assert_allclose(np.asarray(physics.perona_malik(u, boundary="neumann")), u, atol=1e-6)
+    # 'original' has a zero exterior, so only the boundary layer moves: information travels
+    # one pixel per step, and pixels farther than `steps` from the edge keep their value.
+    steps = 4
+    out = np.asarray(physics.perona_malik(u, steps=steps, boundary="original"))
+    interior = (slice(None), slice(steps, -steps), slice(steps, -steps))
+    np.testing.assert_allclose(out[interior], u[interior], atol=1e-6)
+    assert out[:, 0, 0, 0].max() < 0.7
+
+
+@pytest.mark.parametrize(
+    "solve",
+    [
+        lambda u: physics.perona_malik(u, boundary="neumann"),
+        lambda u: physics.perona_malik(u, steps=3, dt=0.25, diffusivity="exponential"),
+        lambda u: physics.heat(u, 2.0, method="exact"),
+        lambda u: physics.heat(u, 2.0, method="explicit"),
+    ],
+)
+def test_neumann_solvers_conserve_mass(solve):
+    u = random_images()
+    mass = u.sum(axis=(1, 2, 3))
+    np.testing.assert_allclose(np.asarray(solve(u)).sum(axis=(1, 2, 3)), mass, rtol=1e-5)
+
+
+def test_original_convention_loses_mass_through_the_boundary():
+    u = random_images()
+    out = np.asarray(physics.perona_malik(u, boundary="original"))
+    assert np.all(out.sum(axis=(1, 2, 3)) < u.sum(axis=(1, 2, 3)))
+
+
+@pytest.mark.parametrize("boundary", ["neumann", "original"])
+def test_perona_malik_obeys_max_min_principle_up_to_the_cfl_bound(boundary):
+    u = random_images(low=-1.0)
+    out = np.asarray(physics.perona_malik(u, steps=6, dt=0.25, lam=1.0, boundary=boundary))
+    # The 'original' exterior is zero, so zero joins the range of values.
+    low, high = (u.min(), u.max()) if boundary == "neumann" else (min(u.min(), 0), max(u.max(), 0))
+    assert out.min() >= low - 1e-6 and out.max() <= high + 1e-6
+
+
+def test_explicit_heat_obeys_max_min_principle_at_the_cfl_bound():
+    u = random_images(low=-1.0)
+    out = np.asarray(physics.heat(u, 3.0, method="explicit", dt=0.25))
+    assert out.min() >= u.min() - 1e-6 and out.max() <= u.max() + 1e-6
+
+
+def test_explicit_heat_converges_to_exact_at_first_order():
+    u = random_images()
+    exact = np.asarray(physics.heat(u, 1.0, method="exact"))
+    errors = [
+        np.abs(np.asarray(physics.heat(u, 1.0, method="explicit", dt=dt)) - exact).max()
+        for dt in (0.1, 0.05, 0.025, 0.0125)
+    ]
+    assert all(fine < 0.6 * coarse for coarse, fine in zip(errors, errors[1:]))
+    assert errors[-1] < 2e-3
+
+
+def test_heat_matches_gaussian_convolution_away_from_the_boundary():
+    t, n = 16.0, 97  # sigma = sqrt(2 t) = 5.7 px, the boundary 8 sigma away
+    u = np.zeros((1, n, n, 1), np.float32)
+    u[0, n // 2, n // 2, 0] = 1.0
+    out = np.asarray(physics.heat(u, t))[0, :, :, 0]
+    x = np.arange(n) - n // 2
+    r2 = x[:, None] ** 2 + x[None, :] ** 2
+    gaussian = np.exp(-r2 / (4 * t)) / (4 * math.pi * t)  # G_sqrt(2t), eq. (2.3)
+    assert np.abs(out - gaussian).max() < 0.02 * gaussian.max()
+    # The discrete heat kernel spreads with variance exactly 2t per axis, like G_sqrt(2t).
+    np.testing.assert_allclose((out * x[:, None] ** 2).sum(), 2 * t, rtol=1e-4)
+
+
+def test_solvers_accept_any_size_and_return_float32():
+    u = random_images((2, 5, 31, 1)).astype(np.float64)
+    for out in (physics.perona_malik(u), physics.heat(u), physics.add_noise(u, 0.1, seed=1)):
+        assert out.shape == (2, 5, 31, 1) and out.dtype == "float32"
+
+
+def test_add_noise_is_seeded_and_scaled_by_each_image_maximum():
+    u = random_images((2, 64, 64, 1))
+    u[1] *= 0.5  # second image's maximum is half the first's
+    a, b = np.asarray(physics.add_noise(u, 0.01, seed=3)), np.asarray(physics.add_noise(u, 0.01, seed=3))
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, np.asarray(physics.add_noise(u, 0.01, seed=4)))
+    sigma = (a - u).std(axis=(1, 2, 3))
+    np.testing.assert_allclose(sigma, 0.01 * u.max(axis=(1, 2, 3)), rtol=0.05)
+    np.testing.assert_array_equal(np.asarray(physics.add_noise(u, 0.0, seed=3)), u)
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: physics.perona_malik(np.zeros((4, 4, 1), np.float32)), r"shape \(B, H, W, 1\).*wrong rank"),
+        (lambda: physics.heat(np.zeros((1, 4, 4, 3), np.float32)), r"wrong channels.*\(1, 4, 4, 3\)"),
+        (lambda: physics.perona_malik(np.zeros((1, 4, 4, 1), np.uint8)), "floating-point dtype.*uint8"),
+        (lambda: physics.perona_malik(np.zeros((1, 4, 4, 1), np.float32), boundary="dirichlet"), "Unknown boundary 'dirichlet'"),
+        (lambda: physics.perona_malik(np.zeros((1, 4, 4, 1), np.float32), diffusivity="tukey"), "Unknown diffusivity 'tukey'"),
+        (lambda: physics.perona_malik(np.zeros((1, 4, 4, 1), np.float32), dt=0.3), "Unstable explicit step.*dt=0.3"),
+        (lambda: physics.heat(np.zeros((1, 4, 4, 1), np.float32), method="explicit", dt=0.26), "Unstable explicit step"),
+        (lambda: physics.perona_malik(np.zeros((1, 4, 4, 1), np.float32), lam=0.0), "lam > 0"),
+        (lambda: physics.perona_malik(np.zeros((1, 4, 4, 1), np.float32), steps=-1), "non-negative integer"),
+        (lambda: physics.heat(np.zeros((1, 4, 4, 1), np.float32), t=-1.0), "t >= 0"),
+        (lambda: physics.heat(np.zeros((1, 4, 4, 1), np.float32), method="implicit"), "Unknown method 'implicit'"),
+        (lambda: physics.add_noise(np.zeros((1, 4, 4, 1), np.float32), -0.01, seed=0), "noise level >= 0"),
+    ],
+)
+def test_bad_arguments_raise_value_errors_that_say_what_was_expected(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
