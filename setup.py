@@ -16,6 +16,7 @@ setup(
     install_requires=[
         "tensorflow>=2.16",
         "tensorflow-datasets",
+        "tensorboard",  # tf.summary and the TensorBoard UI; TF 2.21 no longer installs it
         "keras>=3",
         "numpy",
         "matplotlib",

@@ -1,0 +1,63 @@
+"""Interpreting learned filters (Sects. 2.3 and 6.2) and Fourier magnitudes for figures.
+
+NumPy in, NumPy out; a leaf module.
+"""
+
+import numpy as np
+
+
+def decompose_filters(zeta):
+    """Splits DiffNet filters W(zeta) into a learned smoothing S and a mean-free part L.
+
+    W(zeta) = L(zeta) + S(zeta) (eq. 2.26): L has the same neighbour weights with the
+    centre set to their sum, so L applied to a constant image is zero (eq. 2.22); what is
+    left is the diagonal S = sum_{i=1..4} zeta_i - zeta_5, zero for a pure (mean-free)
+    diffusion and the learned regularisation otherwise (Fig. 11).
+
+    Args:
+        zeta: (..., 5) filter maps in the paper's order (top, left, bottom, right, centre).
+
+    Returns:
+        (smoothing, mean_free): smoothing (...,) = sum of the four neighbour maps minus the
+        centre map; mean_free (..., 5) = zeta with its centre replaced by the neighbour sum.
+    """
+    zeta = np.asarray(zeta)
+    if zeta.shape[-1] != 5:
+        raise ValueError(
+            f"Expected five filter maps in the last axis. Received shape {zeta.shape}."
+        )
+    neighbour_sum = zeta[..., :4].sum(axis=-1)
+    mean_free = np.concatenate([zeta[..., :4], neighbour_sum[..., None]], axis=-1)
+    return neighbour_sum - zeta[..., 4], mean_free
+
+
+def alpha_estimate(zeta):
+    """The smoothing level alpha: mean |S| over the image (Sect. 6.2, Fig. 13).
+
+    Args:
+        zeta: (B, H, W, 5) filter maps of one layer, or (H, W, 5).
+
+    Returns:
+        float: mean of |sum_{i=1..4} zeta_i - zeta_5| over all pixels (and images).
+    """
+    smoothing, _ = decompose_filters(zeta)
+    return float(np.mean(np.abs(smoothing)))
+
+
+def fourier_magnitude(image, log=True):
+    """Centred magnitude of the 2-D Fourier transform, as in Figs. 4 and 5.
+
+    Args:
+        image: (H, W) or (H, W, 1) array.
+        log: return log(1 + |F|) (the visible dynamic range of the paper's panels).
+
+    Returns:
+        (H, W) array with the zero frequency at the centre.
+    """
+    image = np.asarray(image, dtype=np.float64)
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    if image.ndim != 2:
+        raise ValueError(f"Expected an (H, W) or (H, W, 1) image. Received shape {image.shape}.")
+    magnitude = np.abs(np.fft.fftshift(np.fft.fft2(image)))
+    return np.log1p(magnitude) if log else magnitude
