@@ -248,7 +248,16 @@ def _as_fit_arguments(data):
     return {"x": data} if isinstance(data, tf.data.Dataset) else {"x": data[0], "y": data[1]}
 
 
-def train(config, train_data, validation_data, out_dir, preview=None, verbose=1, callbacks=()):
+def train(
+    config,
+    train_data,
+    validation_data,
+    out_dir,
+    preview=None,
+    verbose=1,
+    callbacks=(),
+    strategy=None,
+):
     """Trains the model `config` describes, resuming an unfinished run in `out_dir`.
 
     Args:
@@ -261,6 +270,8 @@ def train(config, train_data, validation_data, out_dir, preview=None, verbose=1,
             TensorBoard every epoch (images, filters, dt).
         verbose: Keras' progress output (0 silent, 1 progress bar, 2 one line per epoch).
         callbacks: extra Keras callbacks.
+        strategy: a tf.distribute strategy to build and train the model under (e.g.
+            MirroredStrategy over several GPUs), or None for the default.
 
     Returns:
         (model, history): the trained model (also saved as out_dir/model.keras) and the
@@ -272,16 +283,17 @@ def train(config, train_data, validation_data, out_dir, preview=None, verbose=1,
     os.makedirs(out_dir, exist_ok=True)
     config.save(os.path.join(out_dir, "config.json"))
     keras.utils.set_random_seed(config.seed)
-    model = build_model(config)
-    model.build((None, None, None, 1))  # BackupAndRestore restores into built models only
     total_steps = config.epochs * _num_batches(train_data, config.batch_size)
-    model.compile(
-        optimizer=keras.optimizers.Adam(
-            learning_rate_schedule(config.lr_init, config.lr_final, total_steps)
-        ),
-        loss=l2norm_loss if config.loss == "l2norm" else "mse",
-        metrics=[metrics.ImageMetric("psnr")],
-    )
+    with (strategy or tf.distribute.get_strategy()).scope():
+        model = build_model(config)
+        model.build((None, None, None, 1))  # BackupAndRestore restores into built models only
+        model.compile(
+            optimizer=keras.optimizers.Adam(
+                learning_rate_schedule(config.lr_init, config.lr_final, total_steps)
+            ),
+            loss=l2norm_loss if config.loss == "l2norm" else "mse",
+            metrics=[metrics.ImageMetric("psnr")],
+        )
     best = os.path.join(out_dir, "best.keras")
     all_callbacks = [
         StopOnDivergence(best),

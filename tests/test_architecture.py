@@ -11,7 +11,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "diffnet_tf"
 
 # What each module may import from diffnet_tf (DESIGN.md, "Data flow").
 ALLOWED_IMPORTS = {
-    "__init__": {"layers", "metrics", "models", "physics", "stencil"},
+    "__init__": {"layers", "metrics", "models", "physics", "stencil", "training"},
     "checks": set(),
     "stencil": {"checks"},
     "physics": {"checks", "stencil"},

@@ -119,3 +119,19 @@ def test_evaluate_reports_model_and_do_nothing_baseline():
     assert result["model"] == result["input"]
     assert set(result["model"]) == {"psnr_mean", "psnr_std", "psnr_batch", "relative_l2_mean", "ssim_mean"}
     assert np.isfinite(result["input"]["psnr_mean"])
+
+
+def test_a_trained_model_loads_in_a_fresh_process_with_its_loss(tmp_path):
+    import subprocess
+    import sys
+
+    x, y = tiny_problem()
+    model, _ = train(tiny_config(epochs=1), (x, y), (x[:4], y[:4]), tmp_path, verbose=0)
+    np.save(tmp_path / "x.npy", x)
+    script = (
+        "import keras, numpy as np, diffnet_tf\n"
+        f"m = keras.saving.load_model({str(tmp_path / 'model.keras')!r})\n"
+        f"np.save({str(tmp_path / 'y.npy')!r}, np.asarray(m(np.load({str(tmp_path / 'x.npy')!r}))))\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, capture_output=True)
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), model(x), atol=1e-6)
