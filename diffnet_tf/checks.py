@@ -4,6 +4,7 @@ Each check raises a ValueError that says what was expected and what was received
 """
 
 import keras
+import numpy as np
 
 BOUNDARIES = ("neumann", "zero")
 
@@ -48,3 +49,17 @@ def check_image_batch(x, name="input"):
     """Shape and dtype check of an image batch (a tensor or array with .shape/.dtype)."""
     check_image_batch_shape(x.shape, name)
     check_float_dtype(x.dtype, name)
+
+
+def check_count(n, name="n", maximum=None):
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"Expected {name} to be a non-negative integer. Received {n!r}.")
+    if maximum is not None and n > maximum:
+        raise ValueError(f"Expected {name} <= {maximum} (the split's size). Received {n}.")
+    return int(n)
+
+
+def check_image_size(size):
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 8:
+        raise ValueError(f"Expected an integer image size >= 8. Received size={size!r}.")
+    return int(size)

@@ -14,11 +14,6 @@ from diffnet_tf import datasets, physics
 SIDE = datasets.STL10_SIDE
 
 
-def kurtosis(x):
-    x = x.ravel() - x.mean()
-    return np.mean(x**4) / np.mean(x**2) ** 2
-
-
 def write_stl10_binary(root, rgb):
     """Writes (N, 96, 96, 3) uint8 images as STL-10 does: per image the three channels, each
     in column-major (Fortran) order."""
@@ -47,61 +42,6 @@ def image_ids(grey):
 
 
 # ---------------------------------------------------------------- synthetic and discs
-
-
-def test_synthetic_images_are_deterministic_per_seed_and_index():
-    images = datasets.synthetic_images(6, size=32, seed=3)
-    np.testing.assert_array_equal(images, datasets.synthetic_images(6, size=32, seed=3))
-    np.testing.assert_array_equal(images[:3], datasets.synthetic_images(3, size=32, seed=3))
-    np.testing.assert_array_equal(images[4:], datasets.synthetic_images(2, 32, 3, start=4))
-    assert not np.allclose(images, datasets.synthetic_images(6, size=32, seed=4))
-    assert len({image.tobytes() for image in images}) == 6
-
-
-@pytest.mark.parametrize("size", [16, 40])
-def test_synthetic_images_are_scaled_to_max_one(size):
-    images = datasets.synthetic_images(8, size=size)
-    assert images.shape == (8, size, size, 1) and images.dtype == np.float32
-    assert images.min() >= 0
-    np.testing.assert_allclose(images.max(axis=(1, 2, 3)), 1.0)
-
-
-def test_synthetic_gradients_are_heavy_tailed_like_natural_images():
-    images = datasets.synthetic_images(64, size=32, seed=1)
-    assert kurtosis(np.diff(images, axis=2)) > 5
-    gaussian = np.random.default_rng(0).normal(size=images.shape)
-    assert kurtosis(np.diff(gaussian, axis=2)) < 3.5  # the statistic tells them apart
-    assert images.std(axis=(1, 2, 3)).min() > 0.05  # not blank
-
-
-def test_discs_lie_on_a_zero_background():
-    images = datasets.discs(16, size=32, seed=2)
-    assert images.shape == (16, 32, 32, 1) and images.dtype == np.float32
-    np.testing.assert_allclose(images.max(axis=(1, 2, 3)), 1.0)
-    assert images.min() == 0
-    background = (images == 0).mean(axis=(1, 2, 3))
-    assert (background > 0.2).all() and (background < 1).all()
-    for image in images:  # piecewise constant: at most four contrast levels
-        assert len(np.unique(image)) <= 5
-    np.testing.assert_array_equal(images[5:], datasets.discs(11, size=32, seed=2, start=5))
-
-
-@pytest.mark.parametrize("make", [datasets.synthetic_images, datasets.discs])
-@pytest.mark.parametrize(
-    "kwargs, match",
-    [({"n": -1}, "non-negative integer"), ({"n": 2.5}, "non-negative integer"),
-     ({"n": 2, "size": 4}, "size >= 8"), ({"n": 2, "start": -3}, "start")],
-)
-def test_generators_reject_bad_arguments(make, kwargs, match):
-    with pytest.raises(ValueError, match=match):
-        make(**kwargs)
-
-
-def test_generators_accept_zero_images():
-    assert datasets.synthetic_images(0, size=16).shape == (0, 16, 16, 1)
-
-
-# ---------------------------------------------------------------- STL-10
 
 
 def test_stl10_binary_reads_upright_grey_images_split_90_10(tmp_path):
