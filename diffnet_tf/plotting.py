@@ -102,3 +102,91 @@ def filter_maps(filters, path):
         smoothing, _ = decompose_filters(zeta)
         panels.append([zeta[..., i] for i in range(5)] + [smoothing])
     return image_grid(panels, path, FILTER_TITLES, [f"layer {k + 1}" for k in range(len(filters))])
+
+
+def _line_axes(xs, xlabel, ylabel, title):
+    """A figure with a log x axis for the positive values `xs`."""
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    ax.set_xscale("log")
+    if np.ptp(xs) == 0:  # one x value: a log axis needs a range around it
+        ax.set_xlim(xs[0] / 3, xs[0] * 3)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    return fig, ax
+
+
+def _save(fig, ax, path):
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def psnr_vs_training_size(curves, path, input_psnr=None, title=None):
+    """Fig. 10: test PSNR against the number of training images (log x), one line per
+    model, with the per-image standard deviation as error bars.
+
+    Args:
+        curves: dict model name -> (sizes, psnr_mean, psnr_std), three sequences of equal
+            length (sizes need not be sorted).
+        path: PNG path.
+        input_psnr: optional PSNR of the network inputs themselves, drawn as a dashed line.
+        title: optional title.
+    """
+    xs = np.concatenate([np.asarray(c[0], np.float64) for c in curves.values()])
+    fig, ax = _line_axes(xs, "training images", "test PSNR (dB)", title)
+    for name, (sizes, mean, std) in curves.items():
+        order = np.argsort(sizes)
+        ax.errorbar(np.asarray(sizes)[order], np.asarray(mean)[order],
+                    yerr=np.asarray(std)[order], marker="o", capsize=3, label=name)
+    if input_psnr is not None:
+        ax.axhline(input_psnr, color="grey", linestyle="--", label="input")
+    return _save(fig, ax, path)
+
+
+def alpha_vs_noise(noise_levels, alpha, path, std=None, per_layer=None, title=None):
+    """Fig. 13: the smoothing estimate alpha (mean |S| over the image) against the noise
+    level (log x).
+
+    A noise level of 0 cannot stand on a log axis: its values are drawn unconnected, as
+    hollow markers one decade left of the smallest positive level, ticked '0'.
+
+    Args:
+        noise_levels: (L,) noise levels (fractions; 0 allowed).
+        alpha: (L,) alpha per level (e.g. the mean over layers).
+        path: PNG path.
+        std: optional (L,) error bars (e.g. the standard deviation over images).
+        per_layer: optional (L, K) alpha of each of K layers, drawn as thin lines.
+        title: optional title.
+    """
+    levels = np.asarray(noise_levels, np.float64)
+    if levels.ndim != 1 or np.any(levels < 0):
+        raise ValueError(f"Expected a list of noise levels >= 0. Received {levels.tolist()}.")
+    positive = np.sort(levels[levels > 0])
+    zero_at = positive[0] / 10 if positive.size else 1e-4
+    curves = [(np.asarray(alpha), None if std is None else np.asarray(std), "black",
+               "mean over layers" if per_layer is not None else "alpha", 1.5)]
+    if per_layer is not None:
+        colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        curves += [(np.asarray(per_layer)[:, k], None, colours[k % len(colours)],
+                    f"layer {k + 1}", 0.8) for k in range(np.shape(per_layer)[1])]
+    fig, ax = _line_axes(np.where(levels > 0, levels, zero_at),
+                         "noise level (fraction of the image maximum)", "alpha = mean |S|", title)
+    on_axis = np.argsort(np.where(levels > 0, levels, np.inf))[: positive.size]
+    for values, err, colour, label, width in curves:
+        ax.errorbar(levels[on_axis], values[on_axis], None if err is None else err[on_axis],
+                    color=colour, marker="o", markersize=3 + width * 2, linewidth=width,
+                    capsize=3, label=label)
+        for i in np.flatnonzero(levels == 0):
+            ax.errorbar([zero_at], [values[i]], None if err is None else [err[i]],
+                        color=colour, marker="o", markersize=3 + width * 3,
+                        markerfacecolor="none", capsize=3)
+    if np.any(levels == 0):
+        ticks = [zero_at] + positive.tolist()
+        ax.set_xticks(ticks, ["0"] + [f"{t:g}" for t in positive])
+        ax.minorticks_off()
+    return _save(fig, ax, path)

@@ -85,27 +85,37 @@ def write_json(path, data):
         json.dump(data, f, indent=2)
 
 
-def run(config, train_pairs, test_pairs, run_dir, strategy=None, verbose=1):
+def run(config, train_pairs, test_pairs, run_dir, strategy=None, verbose=1, validation=None,
+        callbacks=(), repeat=1):
     """Trains `config` on `train_pairs`, evaluates it and writes the run folder.
 
     Args:
         config: a training.TrainConfig (val_size and test_size are taken from it).
         train_pairs: (inputs, targets) arrays (N, H, W, 1) for training.
-        test_pairs: (inputs, targets) arrays of the test split; the first val_size double
-            as validation data (monitoring only: metrics.json evaluates the final model).
+        test_pairs: (inputs, targets) arrays of the test split; unless `validation` is
+            given, the first val_size double as validation data (monitoring only:
+            metrics.json evaluates the final model).
         run_dir: the run folder.
         strategy: optional tf.distribute strategy.
         verbose: Keras progress output.
+        validation: optional (inputs, targets) validation arrays, instead of the first
+            val_size test pairs (e.g. for early stopping, which must not see the test set).
+        callbacks: extra Keras callbacks for training (e.g. keras.callbacks.EarlyStopping).
+        repeat: how many times each training image is shown per epoch (the arrays are
+            repeated; a small training set then gets more optimizer steps per epoch).
 
     Returns:
         (model, metrics): the trained model and the dict written to metrics.json.
     """
     os.makedirs(os.path.join(run_dir, "figures"), exist_ok=True)
-    validation = tuple(a[: config.val_size] for a in test_pairs)
+    if validation is None:
+        validation = tuple(a[: config.val_size] for a in test_pairs)
     preview = tuple(a[:PREVIEW_IMAGES] for a in validation)
+    fit_pairs = train_pairs if repeat == 1 else tuple(np.concatenate([a] * repeat)
+                                                      for a in train_pairs)
     start = time.time()
-    model, history = training.train(config, train_pairs, validation, run_dir, preview=preview,
-                                    verbose=verbose, strategy=strategy)
+    model, history = training.train(config, fit_pairs, validation, run_dir, preview=preview,
+                                    verbose=verbose, callbacks=callbacks, strategy=strategy)
     train_seconds = time.time() - start
     evaluated = min(len(train_pairs[0]), len(test_pairs[0]))
     test = training.evaluate(model, *test_pairs)
@@ -119,6 +129,7 @@ def run(config, train_pairs, test_pairs, run_dir, strategy=None, verbose=1):
         "parameters": int(model.count_params()),
         "train_wall_time_s": round(train_seconds, 1),
         "epochs_this_session": len(history.history.get("loss", [])),
+        "epoch_repeats": repeat,
         "final_loss": history.history["loss"][-1] if history.history.get("loss") else None,
         "dataset": config.dataset,
         "train_size": len(train_pairs[0]),
