@@ -4,7 +4,7 @@
     python -m experiments.generalisation --problem=forward        # the forward problem
     python -m experiments.generalisation --noise=0.01             # inversion with 1% noise
     python -m experiments.generalisation --dataset=synthetic --sizes=10,50,100,500,1000 \\
-        --epochs=3 --epoch_images=250 --patience=1 --val_size=50 --test_size=100  # CPU
+        --epochs=3 --epoch_images=200 --patience=1 --val_size=50 --test_size=100  # CPU
 
 Every (model, size) cell trains on the first `size` images of the train split with the
 Perona-Malik protocol of Sect. 5.2 (`--epochs` is an upper bound) and stops early once the

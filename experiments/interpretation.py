@@ -2,7 +2,7 @@
 
     python -m experiments.interpretation                           # the paper's protocol
     python -m experiments.interpretation --models_from=runs/perona_malik   # reuse runs
-    python -m experiments.interpretation --dataset=synthetic --train_size=500 \\
+    python -m experiments.interpretation --dataset=synthetic --train_size=1000 \\
         --test_size=100 --epochs=4                                      # CPU-sized
 
 For every level in `--noise_levels` (default 0.01%, 0.1%, 1%, 10% and noise-free) one
