@@ -23,7 +23,8 @@ What is measured (96x96 float32 images, training batch 16, inference batch 64):
   take turns within each round (round robin), so machine noise hits all of them alike, and
   every ratio comes from the same run. The process's CPU time is recorded as well: other
   programs taking a core inflate the wall time but hardly the CPU time, so each check also
-  gives its CPU-time ratio, and a note says when many repetitions lost a core.
+  gives its CPU-time ratio; the JSON records how many cores other programs used meanwhile
+  (from /proc/stat), and a note says when the machine was busy.
     Perona-Malik pair generation (4 steps of dt 0.1, lambda 0.2): images/s of the library's
   batched solver (`diffnet_tf.datasets.pairs_from_images`, one XLA-compiled solve per chunk
   of images) against a per-image sparse-matrix reference (`sparse_perona_malik`, SciPy) that
@@ -105,7 +106,8 @@ FULL = dict(repeats=15, warmup=2, pm_images=3000, sparse_images=8)
 METHODS = {
     "timing": "median of the timed repetitions after untimed warm-up rounds; models take "
               "turns within each round; train: model.train_on_batch (Adam, MSE), inference: "
-              "model.predict_on_batch",
+              "model.predict_on_batch; CPU time = this process's (time.process_time); "
+              "other_programs_cores = (machine busy time from /proc/stat - ours) / wall",
     "compute_floor": "the five 4-layer FilterEstimators in sequence, each fed the first "
                      "filter map (channel 0) of the one before; no stencil update, no dt; "
                      "final ReLU",
@@ -121,6 +123,7 @@ METHODS = {
                             "imports and the data; MiB",
 }
 CONTENDED = 0.75  # a repetition with cores_used under this x the figure's best was disturbed
+BUSY_CORES = 0.25  # other programs using more cores than this on average: a busy machine
 TARGETS = dict(floor_ratio=1.10, original_ratio=1.0, unet_ratio=4.0, pm_rate=5000.0,
                sparse_ratio=50.0)
 
@@ -561,20 +564,52 @@ def target_checks(models, pairs):
     return checks
 
 
-def contention_note(models, pairs):
-    """A warning when other programs held a core during many timed repetitions."""
+def _busy_cpu_seconds():
+    """CPU-seconds every program on the machine has used since boot (Linux /proc/stat:
+    user, nice, system, irq, softirq, steal), or None where there is no /proc/stat."""
+    try:
+        with open("/proc/stat", encoding="ascii") as stat:
+            user, nice, system, _, _, irq, softirq, steal = map(int, stat.readline().split()[1:9])
+    except (OSError, ValueError):
+        return None
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def other_programs_cores(function, *args):
+    """Runs function(*args); returns (its result, the cores other programs used meanwhile).
+
+    Other programs' share = (the machine's busy CPU time - this process's) / wall time,
+    averaged over the call; None where /proc/stat is missing.
+    """
+    wall, own, busy = time.perf_counter(), time.process_time(), _busy_cpu_seconds()
+    result = function(*args)
+    if busy is None:
+        return result, None
+    others = (_busy_cpu_seconds() - busy) - (time.process_time() - own)
+    return result, max(0.0, others / (time.perf_counter() - wall))
+
+
+def contention_note(models, pairs, others=None):
+    """A warning when other programs took CPU during the timing.
+
+    Args:
+        models, pairs: the timings (see `time_models`, `time_pair_generation`).
+        others: dict phase -> cores other programs used on average (None: unknown).
+    """
     figures = {f"{name} {measure}": summary for name, by_measure in models.items()
                for measure, summary in by_measure.items()}
     if pairs is not None:
         figures["pair generation"] = pairs["library"]
-    busy = {label: f"{s['contended']}/{len(s['repeats_s'])}" for label, s in figures.items()
-            if s["contended"] > 0.25 * len(s["repeats_s"])}
-    if not busy:
+    reasons = [f"other programs used {cores:.2f} cores during the {phase}"
+               for phase, cores in (others or {}).items()
+               if cores is not None and cores > BUSY_CORES]
+    reasons += [f"{label}: {s['contended']}/{len(s['repeats_s'])} repetitions lost a core"
+                for label, s in figures.items() if s["contended"] > 0.25 * len(s["repeats_s"])]
+    if not reasons:
         return None
-    return ("the machine was busy (repetitions run with a core taken by another program: "
-            + ", ".join(f"{label} {count}" for label, count in busy.items())
-            + "); wall-time figures are inflated and their ratios noisy, the CPU-time ratios "
-            "are not: re-run on a quiet machine for clean figures")
+    return ("the machine was busy (" + "; ".join(reasons) + "): wall-time figures are "
+            "inflated and their ratios noisy, the CPU-time ratios are not; re-run on a quiet "
+            "machine for clean figures")
 
 
 def format_table(models, params, memory, pairs):
@@ -634,8 +669,9 @@ def measure(settings, backend):
     """Every measurement of a run: models, pair generation (TensorFlow only), memory.
 
     Returns:
-        dict of JSON-ready results: parameters, jit_compile_resolved, models, pair_generation
-        (None off TensorFlow), peak_training_memory, checks, notes, phase_s.
+        dict of JSON-ready results: parameters, jit_compile_resolved, models,
+        other_programs_cores, pair_generation (None off TensorFlow), peak_training_memory,
+        checks, notes, phase_s.
     """
     started = time.perf_counter()
     keras.utils.set_random_seed(settings.seed)
@@ -646,13 +682,15 @@ def measure(settings, backend):
     results = {"parameters": {name: model.count_params() for name, model in models.items()},
                "jit_compile_resolved": {name: model.jit_compile for name, model in models.items()}}
     print(f"Timing {len(models)} models: {settings.warmup} warm-up + {settings.repeats} rounds")
-    results["models"] = time_models(models, settings)
+    results["models"], others = other_programs_cores(time_models, models, settings)
+    results["other_programs_cores"] = {"model timing": others}
     del models
     phases = {"models": time.perf_counter() - started}
     pairs, notes = None, []
     if backend == "tensorflow":
         print("Timing Perona-Malik pair generation")
-        pairs = time_pair_generation(settings)
+        pairs, others = other_programs_cores(time_pair_generation, settings)
+        results["other_programs_cores"]["pair generation"] = others
         notes += [pairs["note"]] if "note" in pairs else []
         phases["pair_generation"] = time.perf_counter() - started - sum(phases.values())
     else:
@@ -663,7 +701,7 @@ def measure(settings, backend):
         print("Measuring peak training memory in fresh processes")
         memory = {name: peak_training_memory(name, settings) for name in MEMORY_MODELS}
         phases["memory"] = time.perf_counter() - started - sum(phases.values())
-    busy = contention_note(results["models"], pairs)
+    busy = contention_note(results["models"], pairs, results["other_programs_cores"])
     return {**results, "pair_generation": pairs, "peak_training_memory": memory,
             "checks": target_checks(results["models"], pairs),
             "notes": ([busy] if busy else []) + notes, "phase_s": phases}

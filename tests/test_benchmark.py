@@ -74,7 +74,8 @@ def test_main_writes_every_figure_and_check(tmp_path, capsys):
     (path,) = tmp_path.glob("*.json")
     record = json.loads(path.read_text())
     assert {"machine", "backend", "versions", "settings", "models", "pair_generation",
-            "peak_training_memory", "methods", "checks", "table"} <= set(record)
+            "peak_training_memory", "methods", "checks", "table",
+            "other_programs_cores"} <= set(record)
     assert {"python", "tensorflow", "keras", "numpy"} <= set(record["versions"])
     assert record["machine"]["cpu_count"] > 0 and record["backend"] == "tensorflow"
     for name in benchmark.MODEL_NAMES:
@@ -101,9 +102,17 @@ def test_repetitions_that_lost_a_core_are_counted_and_reported():
     assert summary["median_s"] == 1.5 and summary["images_per_s"] == 4 / 1.5
     assert summary["contended"] == 2 and summary["cpu_median_s"] == 2.0
     note = benchmark.contention_note({"diffnet": {"train": summary}}, None)
-    assert "diffnet train 2/4" in note
-    quiet = benchmark.summarize([(1.0, 2.0), (1.1, 2.1)], images=4)
-    assert benchmark.contention_note({"diffnet": {"train": quiet}}, None) is None
+    assert "diffnet train: 2/4 repetitions lost a core" in note
+    quiet = {"diffnet": {"train": benchmark.summarize([(1.0, 2.0), (1.1, 2.1)], images=4)}}
+    assert benchmark.contention_note(quiet, None, {"model timing": 0.1}) is None
+    # a run disturbed from start to end: no quiet repetition to compare with
+    note = benchmark.contention_note(quiet, None, {"model timing": 0.9})
+    assert "other programs used 0.90 cores during the model timing" in note
+
+
+def test_other_programs_cores_returns_the_result_and_a_share():
+    result, others = benchmark.other_programs_cores(sum, [1, 2])
+    assert result == 3 and (others is None or others >= 0)
 
 
 def test_output_path_does_not_overwrite(tmp_path):
