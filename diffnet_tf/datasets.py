@@ -47,6 +47,7 @@ POOL_SIZE = 100_000  # images of each generated source, like STL-10's unlabelled
 TEST_FRACTION = 0.1  # 90,000 train / 10,000 test (Sect. 5.2)
 DISC_SPLIT_SIZES = {"train": 1024, "test": 128}  # the disc experiment's default (Sect. 5.1)
 STL10_SIDE = 96
+GREY_WEIGHTS = np.array([0.2989, 0.5870, 0.1140], np.float32)  # ITU-R 601, as rgb2gray
 CHUNK = 1000  # images per batch through the physics solvers
 CACHE_FORMAT = 1  # bump when the generated numbers change
 _NOISE_STREAM = 7  # separates the noise random streams from the image streams
@@ -142,7 +143,7 @@ def stl10_images(split, data_dir="data", n=None, download=False):
     for i in range(0, n, CHUNK):
         rows = by_position[i : i + CHUNK]
         rgb_rows = np.asarray(rgb[wanted[rows]], np.float32)  # elementwise: layout-proof
-        grey = 0.2989 * rgb_rows[..., 0] + 0.5870 * rgb_rows[..., 1] + 0.1140 * rgb_rows[..., 2]
+        grey = sum(GREY_WEIGHTS[c] * rgb_rows[..., c] for c in range(3))
         out[rows, ..., 0] = scale_to_max_one(grey)
     return out
 

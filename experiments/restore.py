@@ -16,6 +16,7 @@ import tensorflow as tf
 from absl import app, flags
 
 import diffnet_tf  # noqa: F401  (registers the model classes for loading)
+from diffnet_tf.datasets import GREY_WEIGHTS
 from diffnet_tf.models import UNet
 
 # restore's --model (a file) would clash with the training studies' --model (a network
@@ -23,7 +24,6 @@ from diffnet_tf.models import UNet
 FLAGS = flags.FlagValues()
 flags.DEFINE_string("model", None, "Path of a saved model.keras.", flag_values=FLAGS)
 FORMATS = (".png", ".jpg", ".jpeg", ".npy")
-GREY_WEIGHTS = np.array([0.2989, 0.5870, 0.1140])  # ITU-R 601, as MATLAB's rgb2gray
 
 
 def _check_format(path):
