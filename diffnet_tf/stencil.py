@@ -86,5 +86,9 @@ def apply_stencil(u, zeta, dt, boundary="neumann"):
             "Expected zeta to hold five filter maps (top, left, bottom, right, centre) in "
             f"its last axis. Received shape {tuple(zeta.shape)}."
         )
-    stencil_inputs = ops.concatenate(neighbours(u, boundary) + [-u], axis=-1)  # (B,H,W,5)
-    return u + dt * ops.sum(zeta * stencil_inputs, axis=-1, keepdims=True)  # eq. (4.6)
+    z_top, z_left, z_bottom, z_right, z_centre = ops.split(zeta, 5, axis=-1)
+    u_top, u_left, u_bottom, u_right = neighbours(u, boundary)
+    # Five products summed directly: cheaper than stacking the inputs into a 5-channel
+    # tensor and reducing it (measured by `python -m experiments.benchmark`).
+    update = z_top * u_top + z_left * u_left + z_bottom * u_bottom + z_right * u_right
+    return u + dt * (update - z_centre * u)  # eq. (4.6)
