@@ -1,5 +1,5 @@
-"""experiments.benchmark: its reference formulations agree with the library, and main writes
-the JSON on tiny sizes."""
+"""experiments.benchmark: its reference formulations (benchmark_references) agree with the
+library, and main writes the JSON on tiny sizes."""
 
 import datetime
 import json
@@ -12,7 +12,7 @@ from absl.testing import flagsaver
 from diffnet_tf import physics
 from diffnet_tf.models import DiffNet
 from diffnet_tf.stencil import apply_stencil
-from experiments import benchmark
+from experiments import benchmark, benchmark_references
 
 FLAGS = flags.FLAGS
 TINY = dict(quick=True, image_size=16, batch_size=2, inference_batch_size=2, repeats=1,
@@ -30,13 +30,13 @@ def test_original_update_agrees_with_apply_stencil_zero():
     u = rng.random((2, 9, 7, 1), dtype=np.float32)
     zeta = rng.standard_normal((2, 9, 7, 5), dtype=np.float32)
     expected = apply_stencil(u, zeta, 0.2, boundary="zero")
-    np.testing.assert_allclose(benchmark.original_update(u, zeta, 0.2), expected, atol=1e-5)
+    np.testing.assert_allclose(benchmark_references.original_update(u, zeta, 0.2), expected, atol=1e-5)
 
 
 def test_original_formulation_is_diffnet_zero_with_the_same_weights():
     x = np.random.default_rng(1).random((2, 12, 10, 1), dtype=np.float32)
     diffnet = DiffNet(boundary="zero")
-    original = benchmark.OriginalDiffNet()
+    original = benchmark_references.OriginalDiffNet()
     diffnet.build(x.shape)
     original.build(x.shape)
     assert original.count_params() == diffnet.count_params() == 101_310
@@ -54,11 +54,11 @@ def test_sparse_reference_agrees_with_the_released_boundary():
     pytest.importorskip("scipy")
     image = np.random.default_rng(2).random((12, 12), dtype=np.float32)
     expected = physics.perona_malik(image[None, ..., None], boundary="original")[0, ..., 0]
-    np.testing.assert_allclose(benchmark.sparse_perona_malik(image), expected, atol=1e-5)
+    np.testing.assert_allclose(benchmark_references.sparse_perona_malik(image), expected, atol=1e-5)
 
 
 def test_without_scipy_the_sparse_row_is_skipped_with_a_note(monkeypatch):
-    monkeypatch.setattr(benchmark, "_have_scipy", lambda: False)
+    monkeypatch.setattr(benchmark, "have_scipy", lambda: False)
     settings = benchmark.Settings(repeats=1, warmup=1, image_size=16, pm_images=2)
     pairs = benchmark.time_pair_generation(settings)
     assert pairs["sparse_reference"] is None and "scipy" in pairs["note"]
