@@ -1,7 +1,7 @@
 """Image sources, (input, target) pairs and tf.data pipelines for the paper's experiments.
 
 Sources, each returning float32 images (n, size, size, 1) in [0, 1], every image scaled to
-maximum 1 (Sect. 5):
+maximum 1 except the discs, which keep their contrast (Sect. 5):
     `stl10_images`: the 100,000 unlabelled STL-10 images in grey (Sect. 5.2), read from the
         extracted binary file, a prepared tfds dataset, or a tfds archive placed by hand.
     `synthetic_images`: the embedded default, a dead-leaves model of natural images, so that
@@ -49,7 +49,7 @@ DISC_SPLIT_SIZES = {"train": 1024, "test": 128}  # the disc experiment's default
 STL10_SIDE = 96
 GREY_WEIGHTS = np.array([0.2989, 0.5870, 0.1140], np.float32)  # ITU-R 601, as rgb2gray
 CHUNK = 1000  # images per batch through the physics solvers
-CACHE_FORMAT = 1  # bump when the generated numbers change
+CACHE_FORMAT = 2  # bump when the generated numbers change
 _NOISE_STREAM = 7  # separates the noise random streams from the image streams
 
 
@@ -281,7 +281,7 @@ def _save_cache(path, inputs, targets, complete):
 
 def make_pairs(problem, split="train", dataset=None, n=None, size=None, noise=0.0, steps=4,
                dt=0.1, lam=0.2, boundary="neumann", t=1.0, seed=0, data_dir="data",
-               cache=True, verbose=1, download=False):
+               cache=True, verbose=1, download=False, max_discs=1):
     """(input, target) pairs from the first n images of a split, cached (Sects. 5.1, 5.2).
 
     The cache file under `data_dir/cache/` is keyed by every parameter that changes the
@@ -305,6 +305,7 @@ def make_pairs(problem, split="train", dataset=None, n=None, size=None, noise=0.
         cache: read and write the cache.
         verbose: 0 silent, 1 progress bar, 2 one line at the end.
         download: let tfds download STL-10 if no local copy is found.
+        max_discs: for 'discs', the most discs in one image (see `discs`; 1 is the paper's).
 
     Returns:
         (inputs, targets): two float32 arrays (n, size, size, 1).
@@ -313,6 +314,9 @@ def make_pairs(problem, split="train", dataset=None, n=None, size=None, noise=0.
     dataset = DEFAULT_SOURCE[problem] if dataset is None else dataset
     check_choice(dataset, SOURCES, "dataset")
     check_choice(split, SPLITS, "split")
+    if dataset != "discs" and max_discs != 1:
+        raise ValueError(f"max_discs applies to dataset='discs' only. Received "
+                         f"dataset={dataset!r}, max_discs={max_discs!r}.")
     if dataset == "stl10" and size not in (None, STL10_SIDE):
         raise ValueError(f"Expected size None or 96 for STL-10 (96x96). Received size={size}.")
     size = check_image_size(size or (64 if dataset == "discs" else 96))
@@ -326,6 +330,8 @@ def make_pairs(problem, split="train", dataset=None, n=None, size=None, noise=0.
         n = count  # STL-10's split size is known once the source is read
     key = dict(format=CACHE_FORMAT, problem=problem, dataset=dataset, split=split, size=size,
                seed=seed, **params)
+    if dataset == "discs":
+        key["max_discs"] = max_discs
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     path = Path(data_dir) / "cache" / f"{problem}_{dataset}_{split}_{size}px_{digest}.npz"
     stored = _load_cache(path) if cache else None
@@ -337,8 +343,9 @@ def make_pairs(problem, split="train", dataset=None, n=None, size=None, noise=0.
         clean = stl10_images(split, data_dir, n, download)
         n, source = len(clean), (lambda i, m: clean[i : i + m])  # noqa: E731
     else:
+        options = dict(max_discs=max_discs) if dataset == "discs" else {}
         generate = synthetic_images if dataset == "synthetic" else discs
-        source = lambda i, m: generate(m, size, seed, start=first + i)  # noqa: E731
+        source = lambda i, m: generate(m, size, seed, start=first + i, **options)  # noqa: E731
     inputs, targets = _generate(n, (size, size), source, problem, params, seed, first, verbose)
     if cache:
         complete = whole_split if dataset == "stl10" else n == count

@@ -1,8 +1,8 @@
 """Synthetic image sources: the embedded natural-image-like default (a dead-leaves model)
 and the discs of the deconvolution experiment (Sect. 5.1).
 
-Both return float32 arrays (n, size, size, 1) in [0, 1], each image scaled to maximum 1,
-and image i depends only on (seed, start + i). NumPy only; a leaf module.
+Both return float32 arrays (n, size, size, 1) in [0, 1] (the dead leaves scaled to
+maximum 1, the discs at their own contrast), and image i depends only on (seed, start + i). NumPy only; a leaf module.
 """
 
 import functools
@@ -105,34 +105,41 @@ def synthetic_images(n, size=96, seed=0, start=0):
     return out
 
 
-def discs(n, size=64, seed=0, start=0):
+def discs(n, size=64, seed=0, start=0, max_discs=1):
     """Discs of random radius, position and contrast on a zero background (Sect. 5.1).
 
-    Each image holds 1-4 discs of radius size/16 .. size/4 inside the image, contrast
-    0.2 .. 1 (a later disc covers an earlier one), scaled so the brightest disc is 1.
+    Each image holds 1 .. max_discs discs (the count uniform) of radius size/16 .. size/4,
+    inside the image, each with its own contrast 0.2 .. 1 (a later disc covers an earlier
+    one). The images are not rescaled: a disc's contrast is its value. The paper's discs are
+    "simple discs of varying radius and contrast" and its Fig. 4 shows one; its 86.24 dB
+    with a relative l2 error of 2.5e-4 implies a mean squared image value of 0.038, which
+    one unscaled disc per image gives (0.036 expected) and four do not.
 
     Args:
         n: number of images (>= 0).
         size: side length in pixels (>= 8; the paper's is 64).
         seed: integer seed; image i depends only on (seed, start + i).
         start: index of the first image in the pool.
+        max_discs: the most discs in one image (>= 1; 1 is the paper's experiment).
 
     Returns:
-        float32 array (n, size, size, 1) in [0, 1], each image's maximum 1.
+        float32 array (n, size, size, 1) in [0, 1], each image's maximum 0.2 .. 1.
     """
     n, size = check_count(n), check_image_size(size)
     check_count(start, "start")
-    u = np.array([np.random.default_rng([seed, start + i]).random((4, 5)) for i in range(n)])
-    u = u.reshape(n, 4, 5)
+    if isinstance(max_discs, bool) or not isinstance(max_discs, int) or max_discs < 1:
+        raise ValueError(f"Expected an integer max_discs >= 1. Received {max_discs!r}.")
+    u = np.array([np.random.default_rng([seed, start + i]).random((max_discs, 5))
+                  for i in range(n)]).reshape(n, max_discs, 5)
     radius = size / 16 + u[..., 0] * (size / 4 - size / 16)
     cy, cx = (radius + u[..., k] * (size - 1 - 2 * radius) for k in (1, 2))
-    active = np.arange(4) <= np.floor(u[:, :1, 4] * 4)  # the first 1-4 discs
+    contrast = 0.2 + 0.8 * u[..., 3]
+    active = np.arange(max_discs) <= np.floor(u[:, :1, 4] * max_discs)  # the first 1-max
     y, x = np.mgrid[:size, :size].astype(np.float32)
     images = np.zeros((n, size, size), np.float32)
-    for d in range(4):
+    for d in range(max_discs):
         inside = (y - cy[:, d, None, None]) ** 2 + (x - cx[:, d, None, None]) ** 2 <= (
             radius[:, d, None, None] ** 2
         )
-        contrast = (0.2 + 0.8 * u[:, d, 3])[:, None, None]
-        images = np.where(inside & active[:, d, None, None], contrast, images)
-    return scale_to_max_one(images.astype(np.float32))[..., None]
+        images = np.where(inside & active[:, d, None, None], contrast[:, d, None, None], images)
+    return images.astype(np.float32)[..., None]

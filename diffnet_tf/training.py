@@ -54,8 +54,9 @@ class TrainConfig:
         loss: 'l2norm' (||relu(target) - output||_2 / batch size, the released code) or
             'mse'.
         seed: seeds weights, shuffling and noise.
-        problem, dataset, noise, train_size, val_size, test_size, image_size: what the
-            data were, recorded for the run's config.json (the experiment makes them).
+        problem, dataset, noise, train_size, val_size, test_size, image_size, max_discs:
+            what the data were, recorded for the run's config.json (the experiment makes
+            them); max_discs is the most discs per image of dataset 'discs'.
     """
 
     model: str = "diffnet"
@@ -79,6 +80,7 @@ class TrainConfig:
     val_size: int = 500
     test_size: int = 10_000
     image_size: int = 96
+    max_discs: int = 1
 
     def __post_init__(self):
         check_choice(self.model, MODELS, "model")

@@ -43,7 +43,7 @@ def resolve(value, default):
     return default if value is None else value
 
 
-def config_from_flags(model, problem, dataset, noise, paper, image_size=96):
+def config_from_flags(model, problem, dataset, noise, paper, image_size=96, max_discs=1):
     """The TrainConfig of the shared flags; where a flag is unset, the study's paper value.
 
     Args:
@@ -53,6 +53,7 @@ def config_from_flags(model, problem, dataset, noise, paper, image_size=96):
         noise: the noise level.
         paper: the study's defaults: num_layers, epochs, train_size, val_size, test_size.
         image_size: the images' side, recorded in config.json.
+        max_discs: the most discs per image (dataset 'discs'), recorded in config.json.
     """
     lr_init, lr_final = training.PAPER_LEARNING_RATES[(model, problem.split("_")[0])]
     return training.TrainConfig(
@@ -73,6 +74,7 @@ def config_from_flags(model, problem, dataset, noise, paper, image_size=96):
         val_size=resolve(FLAGS.val_size, paper["val_size"]),
         test_size=resolve(FLAGS.test_size, paper["test_size"]),
         image_size=image_size,
+        max_discs=max_discs,
     )
 
 

@@ -14,13 +14,16 @@ F_0..F_3 with Fourier magnitudes, and every layer's filter maps) and tensorboard
 
 import os
 
-from absl import app
+from absl import app, flags
 
 from diffnet_tf import datasets, plotting
 from experiments import common
 
 FLAGS = common.FLAGS
 BLUR_TIME = 1.0
+flags.DEFINE_integer("max_discs", 1, "The most discs in one image (the paper's: 1); more "
+                     "make overlapping discs with several contrast levels, a harder task.",
+                     lower_bound=1)
 
 
 PAPER = dict(num_layers=3, epochs=1000, train_size=1024, val_size=128, test_size=128)
@@ -42,16 +45,16 @@ def write_figures(model, test_pairs, run_dir):
 def main(argv):
     del argv
     config = common.config_from_flags("diffnet", "heat_inverse", "discs", 0.0, PAPER,
-                                      image_size=64)
+                                      image_size=64, max_discs=FLAGS.max_discs)
     out_dir = common.resolve(FLAGS.out_dir, os.path.join("runs", "deconvolution"))
-    run_dir = os.path.join(out_dir, f"diffnet{config.num_layers}_discs_n{config.train_size}"
-                                    f"_e{config.epochs}_s{config.seed}")
+    run_dir = os.path.join(out_dir, f"diffnet{config.num_layers}_discs{config.max_discs}"
+                                    f"_n{config.train_size}_e{config.epochs}_s{config.seed}")
     print(f"Disc deconvolution (heat equation, T = {BLUR_TIME:g}): {config.train_size} "
           f"training / {config.test_size} test discs, {config.epochs} epochs -> {run_dir}")
     pairs = {
         split: datasets.make_pairs("heat_inverse", split, dataset="discs", n=n, t=BLUR_TIME,
-                                   seed=config.seed, data_dir=FLAGS.data_dir,
-                                   verbose=min(FLAGS.verbose, 1))
+                                   seed=config.seed, max_discs=config.max_discs,
+                                   data_dir=FLAGS.data_dir, verbose=min(FLAGS.verbose, 1))
         for split, n in (("train", config.train_size), ("test", config.test_size))
     }
     model, results = common.run(config, pairs["train"], pairs["test"], run_dir,

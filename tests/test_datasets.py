@@ -146,6 +146,19 @@ def test_heat_pairs_blur_discs(tmp_path):
     np.testing.assert_allclose(inputs, physics.heat(targets, t=1.0), atol=1e-6)
 
 
+def test_disc_pairs_are_cached_per_max_discs(tmp_path):
+    one, four = (datasets.make_pairs("heat_inverse", n=8, size=16, max_discs=m,
+                                     data_dir=tmp_path, verbose=0)[1] for m in (1, 4))
+    np.testing.assert_array_equal(one, datasets.discs(8, 16, max_discs=1))
+    np.testing.assert_array_equal(four, datasets.discs(8, 16, max_discs=4))
+    assert len(list((tmp_path / "cache").iterdir())) == 2 and not np.array_equal(one, four)
+
+
+def test_max_discs_is_refused_for_other_sources(tmp_path):
+    with pytest.raises(ValueError, match="max_discs applies to dataset='discs' only"):
+        datasets.make_pairs("pm_inverse", n=2, size=16, max_discs=4, data_dir=tmp_path)
+
+
 def test_stl10_pairs_and_their_cache(tmp_path, monkeypatch):
     write_stl10_binary(tmp_path, tagged_images(20))
     kwargs = dict(dataset="stl10", noise=0.01, data_dir=tmp_path, verbose=0)

@@ -71,10 +71,13 @@ def test_perona_malik_fails_fast_without_stl10(tmp_path):
             perona_malik.main([])
 
 
-def test_deconvolution_writes_figures_and_metrics(tmp_path):
-    with flagsaver.flagsaver(**TINY, out_dir=str(tmp_path / "runs"), data_dir=str(tmp_path / "data")):
+@pytest.mark.parametrize("max_discs", [1, 3])
+def test_deconvolution_writes_figures_and_metrics(tmp_path, max_discs):
+    with flagsaver.flagsaver(**TINY, out_dir=str(tmp_path / "runs"),
+                             data_dir=str(tmp_path / "data"), max_discs=max_discs):
         deconvolution.main([])
-    (run_dir,) = glob.glob(str(tmp_path / "runs" / "*"))
+    (run_dir,) = glob.glob(str(tmp_path / "runs" / f"*_discs{max_discs}_*"))
+    assert json.load(open(os.path.join(run_dir, "config.json")))["max_discs"] == max_discs
     for name in ("metrics.json", "model.keras", "figures/fig4_disc_and_blur.png",
                  "figures/fig5_states.png", "figures/fig5_filters.png"):
         assert os.path.exists(os.path.join(run_dir, name)), name

@@ -37,15 +37,39 @@ def test_synthetic_gradients_are_heavy_tailed_like_natural_images():
 
 
 def test_discs_lie_on_a_zero_background():
-    images = synthetic.discs(16, size=32, seed=2)
+    images = synthetic.discs(16, size=32, seed=2, max_discs=4)
     assert images.shape == (16, 32, 32, 1) and images.dtype == np.float32
-    np.testing.assert_allclose(images.max(axis=(1, 2, 3)), 1.0)
+    peaks = images.max(axis=(1, 2, 3))
+    assert (peaks >= 0.2).all() and (peaks <= 1).all() and peaks.std() > 0  # not rescaled
     assert images.min() == 0
     background = (images == 0).mean(axis=(1, 2, 3))
     assert (background > 0.2).all() and (background < 1).all()
-    for image in images:  # piecewise constant: at most four contrast levels
-        assert len(np.unique(image)) <= 5
-    np.testing.assert_array_equal(images[5:], synthetic.discs(11, size=32, seed=2, start=5))
+    levels = [len(np.unique(image)) for image in images]  # piecewise constant, 1-4 discs
+    assert max(levels) <= 5 and min(levels) == 2 and max(levels) > 2
+    np.testing.assert_array_equal(images[5:], synthetic.discs(11, size=32, seed=2, start=5,
+                                                              max_discs=4))
+
+
+def test_one_disc_per_image_by_default():
+    """The paper's data: one disc of radius size/16 .. size/4 and contrast 0.2 .. 1."""
+    size = 64
+    images = synthetic.discs(64, size=size, seed=3)[..., 0]
+    for image in images:
+        values = np.unique(image)
+        assert len(values) == 2 and values[0] == 0 and 0.2 <= values[1] <= 1
+        ys, xs = np.nonzero(image)
+        radius = np.sqrt(len(ys) / np.pi)
+        assert size / 16 - 1 <= radius <= size / 4 + 0.5
+        centre = np.array([ys.mean(), xs.mean()])  # convex: the centre lies inside
+        assert image[tuple(np.rint(centre).astype(int))] == values[1]
+        assert np.ptp(ys) == pytest.approx(np.ptp(xs), abs=1)  # round, not elongated
+    assert np.ptp(images.max(axis=(1, 2))) > 0.5  # the contrast varies
+
+
+@pytest.mark.parametrize("max_discs", [0, -1, 1.5, True])
+def test_discs_reject_bad_max_discs(max_discs):
+    with pytest.raises(ValueError, match="max_discs >= 1"):
+        synthetic.discs(2, size=16, max_discs=max_discs)
 
 
 @pytest.mark.parametrize("make", [synthetic.synthetic_images, synthetic.discs])
