@@ -2,7 +2,8 @@
 and the discs of the deconvolution experiment (Sect. 5.1).
 
 Both return float32 arrays (n, size, size, 1) in [0, 1] (the dead leaves scaled to
-maximum 1, the discs at their own contrast), and image i depends only on (seed, start + i). NumPy only; a leaf module.
+maximum 1, the discs at their own contrast), and image i depends only on (seed, start + i).
+NumPy only; a leaf module.
 """
 
 import functools
@@ -134,7 +135,7 @@ def discs(n, size=64, seed=0, start=0, max_discs=1):
     radius = size / 16 + u[..., 0] * (size / 4 - size / 16)
     cy, cx = (radius + u[..., k] * (size - 1 - 2 * radius) for k in (1, 2))
     contrast = 0.2 + 0.8 * u[..., 3]
-    active = np.arange(max_discs) <= np.floor(u[:, :1, 4] * max_discs)  # the first 1-max
+    active = np.arange(max_discs) <= np.floor(u[:, :1, 4] * max_discs)  # the first 1 .. max_discs
     y, x = np.mgrid[:size, :size].astype(np.float32)
     images = np.zeros((n, size, size), np.float32)
     for d in range(max_discs):
