@@ -1,9 +1,9 @@
 """Synthetic image sources: the embedded natural-image-like default (a dead-leaves model)
 and the discs of the deconvolution experiment (Sect. 5.1).
 
-Both return float32 arrays (n, size, size, 1) in [0, 1] (the dead leaves scaled to
-maximum 1, the discs at their own contrast), and image i depends only on (seed, start + i).
-NumPy only; a leaf module.
+Both return float32 arrays (n, size, size, channels) in [0, 1] (the dead leaves grey or
+colour, scaled to maximum 1; the discs grey, at their own contrast), and image i depends
+only on (seed, start + i). NumPy only; a leaf module.
 """
 
 import functools
@@ -18,6 +18,14 @@ _R_MIN = 1.5
 _COVERAGE = 2.6  # expected number of shapes over a pixel; the rest shows the background
 _SLOPE = 0.3  # largest change of a shape's shading across the image width
 _TEXTURE = 0.01  # standard deviation of the fine texture (sensor-like noise)
+# Colour: a shape's RGB gains have log standard deviation _SATURATION (channel correlation
+# about 0.9, as in photographs); the channels share this fraction of the texture's variance.
+_SATURATION = 0.2
+_SHARED_TEXTURE = 0.5
+# Rows: the shared texture field, then each channel's own; the mix keeps the variance.
+_TEXTURE_MIX = np.vstack([np.full((1, 3), _SHARED_TEXTURE**0.5),
+                          np.eye(3) * (1 - _SHARED_TEXTURE) ** 0.5]).astype(np.float32)
+GREY_WEIGHTS = np.array([0.2989, 0.5870, 0.1140], np.float32)  # ITU-R 601 luma of RGB
 
 
 def scale_to_max_one(images):
@@ -37,18 +45,29 @@ def _shape_templates(rmax, width):
     return templates
 
 
-def _dead_leaves(start, n, size, seed):
+def _chromaticities(u):
+    """RGB gains near grey (..., 3) from uniforms (..., 3): log gains uniform with standard
+    deviation _SATURATION, scaled so that each gain's grey value (GREY_WEIGHTS) is 1."""
+    gain = np.exp((_SATURATION * 12**0.5) * (u - 0.5))
+    return gain / (gain @ GREY_WEIGHTS)[..., None]
+
+
+def _dead_leaves(start, n, size, seed, channels):
     """Pool images start .. start + n - 1 of the dead-leaves model; see `synthetic_images`."""
     rmax, width = size // 2, 2 * size
     a, b = _R_MIN**-2, rmax**-2
     mean_area = (math.pi + 4) / 2 * math.log(rmax / _R_MIN) / (0.5 * (a - b))  # E[area]
     k = math.ceil(_COVERAGE * size**2 / mean_area)  # shapes per image, the last one is k
-    u = np.empty((n, k + 1, 7), np.float32)  # per shape: r, y, x, grey, 2 slopes, family
-    texture = np.empty((n, size + 2, size + 2), np.float32)
+    extra = 0 if channels == 1 else 3  # colour: per shape 3 gains, per pixel 3 textures
+    u = np.empty((n, k + 1, 7 + extra), np.float32)  # r, y, x, grey, 2 slopes, family, gains
+    texture = np.empty((n, size + 2, size + 2, 1 + extra), np.float32)  # shared, own
     for i in range(n):
         rng = np.random.default_rng([seed, start + i])
-        u[i] = rng.random((k + 1, 7), dtype=np.float32)
-        texture[i] = rng.random((size + 2, size + 2), dtype=np.float32)  # cheaper than normal
+        u[i, :, :7] = rng.random((k + 1, 7), dtype=np.float32)
+        texture[i, ..., 0] = rng.random((size + 2, size + 2), dtype=np.float32)  # not normal
+        if extra:  # drawn after the grey image's numbers: the same shapes, coloured
+            u[i, :, 7:] = rng.random((k + 1, 3), dtype=np.float32)
+            texture[i, ..., 1:] = rng.random((size + 2, size + 2, 3), dtype=np.float32)
     radius = np.minimum(np.rint((a - u[:, :k, 0] * (a - b)) ** -0.5), rmax).astype(np.intp)
     cy, cx = (u[:, :, 1] * size).astype(np.intp), (u[:, :, 2] * size).astype(np.intp)
     cy[:, k], cx[:, k] = size // 2, size // 2  # shape k is the background
@@ -71,16 +90,20 @@ def _dead_leaves(start, n, size, seed):
     slope = (u[..., 4:6] - 0.5) * (2 * _SLOPE / size)
     offset = np.exp(-3 * u[..., 3]) - slope[..., 0] * cy - slope[..., 1] * cx
     shading = np.stack([offset, slope[..., 0], slope[..., 1]], axis=-1).reshape(-1, 3)
-    shading = shading[visible]  # (n, size + 2, size + 2, 3): each pixel's shape's ramp
+    shading = np.take(shading, visible, axis=0)  # (n, size + 2, size + 2, 3): each pixel's ramp
     coords = np.arange(-1, size + 1, dtype=np.float32)  # image rows/columns of the crop
     image = shading[..., 0] + shading[..., 1] * coords[:, None] + shading[..., 2] * coords
-    image += (_TEXTURE * 12**0.5) * (texture - 0.5)  # uniform, standard deviation _TEXTURE
+    image, noise = image[..., None], texture - 0.5  # luminance; uniform texture, mean 0
+    if extra:  # each shape's colour; a texture partly shared by the channels
+        image = image * np.take(_chromaticities(u[..., 7:]).reshape(-1, 3), visible, axis=0)
+        noise = noise @ _TEXTURE_MIX
+    image += (_TEXTURE * 12**0.5) * noise  # standard deviation _TEXTURE
     image = 0.75 * image[:, 1:-1] + 0.125 * (image[:, :-2] + image[:, 2:])  # mild blur
     image = 0.75 * image[:, :, 1:-1] + 0.125 * (image[:, :, :-2] + image[:, :, 2:])
-    return scale_to_max_one(np.maximum(image, 0))[..., None]
+    return scale_to_max_one(np.maximum(image, 0))
 
 
-def synthetic_images(n, size=96, seed=0, start=0):
+def synthetic_images(n, size=96, seed=0, start=0, channels=1):
     """Natural-image-like pictures from a dead-leaves model: the embedded default source.
 
     Occluding discs and squares with power-law distributed radii (density ~ r^-3 between
@@ -88,21 +111,31 @@ def synthetic_images(n, size=96, seed=0, start=0):
     levels, a linear shading ramp on each shape, mild texture and blur. Horizontal
     differences are heavy-tailed like those of natural images.
 
+    In colour (channels=3) the scene is the grey one's (the same shapes and shading), each
+    shape's luminance times RGB gains near grey (log gains of standard deviation 0.2, grey
+    value 1), plus a texture the channels partly share: the channels correlate about 0.9,
+    as in photographs, and the ITU-R 601 grey conversion is close to the grey image.
+
     Args:
         n: number of images (>= 0).
         size: side length in pixels (>= 8; STL-10's is 96).
         seed: integer seed; the same seed gives the same images.
         start: index of the first image in the pool; image i depends only on (seed,
             start + i), never on n.
+        channels: 1 (grey) or 3 (RGB).
 
     Returns:
-        float32 array (n, size, size, 1) in [0, 1], each image's maximum 1.
+        float32 array (n, size, size, channels) in [0, 1], each image's maximum (over all
+        channels) 1.
     """
     n, size = check_count(n), check_image_size(size)
     check_count(start, "start")
-    out = np.empty((n, size, size, 1), np.float32)
+    integer = isinstance(channels, (int, np.integer)) and not isinstance(channels, bool)
+    if not integer or channels not in (1, 3):
+        raise ValueError(f"Expected channels 1 or 3. Received {channels!r}.")
+    out = np.empty((n, size, size, channels), np.float32)
     for i in range(0, n, 32):  # a chunk whose z-buffer stays in cache
-        out[i : i + 32] = _dead_leaves(start + i, min(32, n - i), size, seed)
+        out[i : i + 32] = _dead_leaves(start + i, min(32, n - i), size, seed, channels)
     return out
 
 

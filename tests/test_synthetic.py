@@ -1,9 +1,18 @@
 """The synthetic sources: the dead-leaves default and the discs (Sect. 5.1)."""
 
+import hashlib
+
 import numpy as np
 import pytest
 
 from diffnet_tf import synthetic
+
+
+# sha256 of synthetic_images(8, size=32, seed=3).tobytes(), computed with the grey-only
+# code of commit 4285598 (before `channels` existed) on x86-64, NumPy 2.4.6: the grey images
+# must stay the same bit for bit. (NumPy's float32 exp may round differently on another CPU.)
+GREY_SHA256 = "909c67a5bc83c6c5ce63669af6f6e50cb4b7c8921be42483aff9eb33e52e224b"
+GREY = np.array([0.2989, 0.5870, 0.1140], np.float32)  # ITU-R 601, as rgb2gray
 
 
 def kurtosis(x):
@@ -11,21 +20,37 @@ def kurtosis(x):
     return np.mean(x**4) / np.mean(x**2) ** 2
 
 
-def test_synthetic_images_are_deterministic_per_seed_and_index():
-    images = synthetic.synthetic_images(6, size=32, seed=3)
-    np.testing.assert_array_equal(images, synthetic.synthetic_images(6, size=32, seed=3))
-    np.testing.assert_array_equal(images[:3], synthetic.synthetic_images(3, size=32, seed=3))
-    np.testing.assert_array_equal(images[4:], synthetic.synthetic_images(2, 32, 3, start=4))
-    assert not np.allclose(images, synthetic.synthetic_images(6, size=32, seed=4))
+def channel_correlations(images):
+    """Each RGB image's correlations between channels (R, G), (R, B), (G, B): (n, 3)."""
+    pairs = np.triu_indices(3, 1)
+    return np.array([np.corrcoef(image.reshape(-1, 3).T)[pairs] for image in images])
+
+
+def test_grey_images_are_those_of_the_grey_only_code():
+    images = synthetic.synthetic_images(8, size=32, seed=3)
+    assert hashlib.sha256(images.tobytes()).hexdigest() == GREY_SHA256
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_synthetic_images_are_deterministic_per_seed_and_index(channels):
+    def pool(n, seed=3, start=0):
+        return synthetic.synthetic_images(n, 32, seed, start, channels)
+
+    images = pool(6)
+    np.testing.assert_array_equal(images, pool(6))
+    np.testing.assert_array_equal(images[:3], pool(3))
+    np.testing.assert_array_equal(images[4:], pool(2, start=4))
+    assert not np.allclose(images, pool(6, seed=4))
     assert len({image.tobytes() for image in images}) == 6
 
 
+@pytest.mark.parametrize("channels", [1, 3])
 @pytest.mark.parametrize("size", [16, 40])
-def test_synthetic_images_are_scaled_to_max_one(size):
-    images = synthetic.synthetic_images(8, size=size)
-    assert images.shape == (8, size, size, 1) and images.dtype == np.float32
+def test_synthetic_images_are_scaled_to_max_one(size, channels):
+    images = synthetic.synthetic_images(8, size=size, channels=channels)
+    assert images.shape == (8, size, size, channels) and images.dtype == np.float32
     assert images.min() >= 0
-    np.testing.assert_allclose(images.max(axis=(1, 2, 3)), 1.0)
+    np.testing.assert_allclose(images.max(axis=(1, 2, 3)), 1.0)  # over all channels
 
 
 def test_synthetic_gradients_are_heavy_tailed_like_natural_images():
@@ -34,6 +59,32 @@ def test_synthetic_gradients_are_heavy_tailed_like_natural_images():
     gaussian = np.random.default_rng(0).normal(size=images.shape)
     assert kurtosis(np.diff(gaussian, axis=2)) < 3.5  # the statistic tells them apart
     assert images.std(axis=(1, 2, 3)).min() > 0.05  # not blank
+
+
+def test_colour_channels_differ_but_correlate_like_photographs():
+    images = synthetic.synthetic_images(32, size=32, seed=1, channels=3)
+    correlations = channel_correlations(images)
+    # Natural RGB photographs correlate about 0.8-0.95 between channels. Below 0.85 the
+    # shapes would be garishly coloured, above 0.95 nearly grey (this model gives ~0.92).
+    assert 0.85 < correlations.mean() < 0.95
+    assert correlations.max() < 0.995  # every image has some colour
+    differences = np.abs(np.diff(images, axis=3)).mean(axis=(1, 2, 3))
+    assert differences.min() > 0.01
+
+
+def test_colour_in_grey_is_the_grey_scene_with_heavy_tailed_differences():
+    grey = synthetic.synthetic_images(64, size=32, seed=1)[..., 0]
+    colour_in_grey = synthetic.synthetic_images(64, size=32, seed=1, channels=3) @ GREY
+    assert kurtosis(np.diff(colour_in_grey, axis=2)) > 5
+    # the same shapes and shading: each image agrees with the grey one up to a scale
+    for a, b in zip(grey, colour_in_grey):
+        assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.99
+
+
+@pytest.mark.parametrize("channels", [0, 2, 4, True, 3.0, "3", None])
+def test_synthetic_images_reject_bad_channels(channels):
+    with pytest.raises(ValueError, match="Expected channels 1 or 3. Received"):
+        synthetic.synthetic_images(2, size=16, channels=channels)
 
 
 def test_discs_lie_on_a_zero_background():
@@ -85,6 +136,7 @@ def test_generators_reject_bad_arguments(make, kwargs, match):
 
 def test_generators_accept_zero_images():
     assert synthetic.synthetic_images(0, size=16).shape == (0, 16, 16, 1)
+    assert synthetic.synthetic_images(0, size=16, channels=3).shape == (0, 16, 16, 3)
 
 
 # ---------------------------------------------------------------- STL-10
