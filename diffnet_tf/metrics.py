@@ -1,17 +1,21 @@
 """Image quality measures: PSNR (per image and the released code's batch form), relative
 l2 error and SSIM, plus a Keras metric for `model.compile(metrics=[...])`.
 
-All take (B, H, W, 1) float batches. A leaf module: it imports nothing of diffnet_tf's
-but the argument checks.
+All take (B, H, W, C) float batches, any number of channels C: a per-image value pools all
+of an image's pixels and channels. keras.ops only, so they run on every backend. A leaf
+module: it imports nothing of diffnet_tf's but the argument checks.
 """
 
 import keras
-import tensorflow as tf
+import numpy as np
 from keras import ops
 
 from diffnet_tf.checks import check_choice
 
 IMAGE_AXES = (1, 2, 3)
+# SSIM as tf.image.ssim (Wang et al. 2004): Gaussian window, stabilising constants k1, k2.
+SSIM_WINDOW, SSIM_SIGMA = 11, 1.5
+SSIM_K1, SSIM_K2 = 0.01, 0.03
 
 
 def psnr(y_true, y_pred):
@@ -23,8 +27,8 @@ def psnr(y_true, y_pred):
     +inf; a constant true image has no range and gives -inf or nan.
 
     Args:
-        y_true: (B, H, W, 1) reference images.
-        y_pred: (B, H, W, 1) estimates.
+        y_true: (B, H, W, C) reference images.
+        y_pred: (B, H, W, C) estimates.
 
     Returns:
         (B,) tensor of PSNR values.
@@ -40,8 +44,8 @@ def batch_psnr(y_true, y_pred):
     the range and the mean squared error are taken over all images together.
 
     Args:
-        y_true: (B, H, W, 1) reference images.
-        y_pred: (B, H, W, 1) estimates.
+        y_true: (B, H, W, C) reference images.
+        y_pred: (B, H, W, C) estimates.
 
     Returns:
         scalar tensor, in dB.
@@ -55,8 +59,8 @@ def relative_l2(y_true, y_pred):
     """Relative l2 error of each image, ||y_true - y_pred||_2 / ||y_true||_2.
 
     Args:
-        y_true: (B, H, W, 1) reference images.
-        y_pred: (B, H, W, 1) estimates.
+        y_true: (B, H, W, C) reference images.
+        y_pred: (B, H, W, C) estimates.
 
     Returns:
         (B,) tensor.
@@ -66,19 +70,48 @@ def relative_l2(y_true, y_pred):
     return error / ops.sqrt(ops.sum(ops.square(y_true), axis=IMAGE_AXES))
 
 
+def _gaussian_window(channels):
+    """The SSIM window for a depthwise convolution of `channels` maps: (11, 11, channels, 1),
+    a Gaussian of standard deviation 1.5 pixels summing to 1 (tf.image.ssim's)."""
+    g = np.exp(-0.5 * ((np.arange(SSIM_WINDOW) - (SSIM_WINDOW - 1) / 2) / SSIM_SIGMA) ** 2)
+    window = np.outer(g, g) / g.sum() ** 2
+    return np.tile(window[:, :, None, None], (1, 1, channels, 1)).astype("float32")
+
+
 def ssim(y_true, y_pred, max_val=1.0):
-    """Structural similarity of each image (tf.image.ssim, 11x11 Gaussian window).
+    """Structural similarity of each image, as tf.image.ssim computes it.
+
+        SSIM = mean over pixels and channels of
+               (2 mu_x mu_y + c1) (2 s_xy + c2) / ((mu_x^2 + mu_y^2 + c1) (s_x^2 + s_y^2 + c2))
+
+    with local means mu, variances s^2 and covariance s_xy under an 11x11 Gaussian window
+    (standard deviation 1.5 pixels) at every position where it fits in the image (VALID),
+    each channel on its own, c1 = (0.01 max_val)^2 and c2 = (0.03 max_val)^2.
 
     Args:
-        y_true: (B, H, W, 1) reference images, H and W at least 11.
-        y_pred: (B, H, W, 1) estimates.
+        y_true: (B, H, W, C) reference images, H and W at least 11.
+        y_pred: (B, H, W, C) estimates.
         max_val: the images' dynamic range (1 for images scaled to maximum 1).
 
     Returns:
-        (B,) tensor.
+        (B,) float32 tensor.
     """
-    y_true = tf.convert_to_tensor(y_true, tf.float32)
-    return tf.image.ssim(y_true, tf.cast(y_pred, tf.float32), max_val=max_val)
+    y_true = ops.cast(ops.convert_to_tensor(y_true), "float32")
+    y_pred = ops.cast(ops.convert_to_tensor(y_pred), "float32")
+    shape = tuple(y_true.shape)
+    if len(shape) != 4 or any(size is not None and size < SSIM_WINDOW for size in shape[1:3]):
+        raise ValueError(
+            f"Expected image batches (B, H, W, C) with H and W at least {SSIM_WINDOW} (the "
+            f"SSIM window). Received shape {shape}."
+        )
+    maps = ops.concatenate([y_true, y_pred, y_true * y_pred, y_true**2 + y_pred**2], axis=-1)
+    local = ops.depthwise_conv(maps, _gaussian_window(4 * shape[-1]), padding="valid")
+    mu_x, mu_y, mu_xy, mu_squares = ops.split(local, 4, axis=-1)  # local means of the maps
+    c1, c2 = (SSIM_K1 * max_val) ** 2, (SSIM_K2 * max_val) ** 2
+    cross, squares = 2.0 * mu_x * mu_y, mu_x**2 + mu_y**2
+    luminance = (cross + c1) / (squares + c1)
+    structure = (2.0 * mu_xy - cross + c2) / (mu_squares - squares + c2)  # 2 s_xy + c2 ...
+    return ops.mean(luminance * structure, axis=IMAGE_AXES)
 
 
 PER_IMAGE_METRICS = {"psnr": psnr, "relative_l2": relative_l2, "ssim": ssim}
@@ -89,7 +122,7 @@ class ImageMetric(keras.metrics.MeanMetricWrapper):
     """Running mean over images of a per-image measure, for `model.compile(metrics=...)`.
 
     Args:
-        metric: 'psnr', 'relative_l2' or 'ssim' ('ssim' needs the TensorFlow backend).
+        metric: 'psnr', 'relative_l2' or 'ssim'.
         name: the name shown in logs and TensorBoard (default: `metric`).
         dtype: the metric's dtype.
     """

@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 
 from diffnet_tf.metrics import ImageMetric, batch_psnr, psnr, relative_l2, ssim
+from diffnet_tf.synthetic import synthetic_images
 
 
-def images(n=3, size=16, seed=0):
-    return np.random.default_rng(seed).random((n, size, size, 1)).astype(np.float32)
+def images(n=3, size=16, seed=0, channels=1):
+    return np.random.default_rng(seed).random((n, size, size, channels)).astype(np.float32)
 
 
 def test_psnr_per_image_uses_each_true_images_range():
@@ -34,16 +35,67 @@ def test_relative_l2_of_a_scaled_image_is_the_scale_error():
     np.testing.assert_allclose(relative_l2(y, 1.1 * y), [0.1] * 3, rtol=1e-4)
 
 
-def test_ssim_is_one_for_identical_images_and_lower_otherwise():
-    y = images()
+@pytest.mark.parametrize("fn", [psnr, relative_l2])
+def test_per_image_values_pool_all_pixels_and_channels(fn):
+    """A colour image's value is that of its pixels and channels laid out as one channel."""
+    y, pred = images(channels=3), images(seed=1, channels=3)
+    y[1] *= 0.5  # the images differ in range and norm
+    flat = (3, 16, 16 * 3, 1)
+    np.testing.assert_allclose(fn(y, pred), fn(y.reshape(flat), pred.reshape(flat)), rtol=1e-5)
+    assert len({float(value) for value in np.asarray(fn(y, pred))}) == 3  # one per image
+
+
+def test_batch_psnr_pools_all_channels():
+    y, pred = images(channels=3), images(seed=1, channels=3)
+    expected = 20 * np.log10(y.max() - y.min()) - 10 * np.log10(np.mean((y - pred) ** 2))
+    np.testing.assert_allclose(float(batch_psnr(y, pred)), expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_ssim_is_one_for_identical_images_and_lower_otherwise(channels):
+    y = images(channels=channels)
     np.testing.assert_allclose(ssim(y, y), [1.0] * 3, rtol=1e-5)
-    assert np.all(np.asarray(ssim(y, images(seed=1))) < 0.5)
+    assert np.all(np.asarray(ssim(y, images(seed=1, channels=channels))) < 0.5)
 
 
+def test_ssim_of_a_colour_image_is_the_mean_over_its_channels():
+    y, pred = images(size=20, channels=3), images(size=20, seed=1, channels=3)
+    pred = 0.5 * y + 0.5 * pred  # partly similar: SSIM well away from 0 and 1
+    per_channel = [ssim(y[..., c : c + 1], pred[..., c : c + 1]) for c in range(3)]
+    np.testing.assert_allclose(ssim(y, pred), np.mean(per_channel, axis=0), rtol=1e-5)
+
+
+def pairs(channels):
+    """(reference, estimate, max_val) triples: noise, a shifted contrast, unrelated scenes."""
+    rng = np.random.default_rng(4)
+    noisy = images(4, 24, channels=channels)
+    noisy = (noisy, np.clip(noisy + 0.1 * rng.normal(size=noisy.shape), 0, 1), 1.0)
+    scenes = synthetic_images(4, 32, seed=5, channels=channels)[:, :, 3:]  # 32 x 29
+    return [noisy, (scenes, 0.8 * scenes + 0.1, 2.0),
+            (scenes, synthetic_images(4, 32, seed=6, channels=channels)[:, :, 3:], 1.0)]
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_ssim_equals_tf_image_ssim(channels):
+    tf = pytest.importorskip("tensorflow")
+    for y, pred, max_val in pairs(channels):
+        pred = pred.astype(np.float32)
+        expected = tf.image.ssim(y, pred, max_val=max_val).numpy()
+        np.testing.assert_allclose(ssim(y, pred, max_val=max_val), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(2, 10, 16, 1), (2, 16, 10, 3), (16, 16, 1)])
+def test_ssim_rejects_images_smaller_than_its_window(shape):
+    y = np.zeros(shape, np.float32)
+    with pytest.raises(ValueError, match=r"H and W at least 11 .* Received shape"):
+        ssim(y, y)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
 @pytest.mark.parametrize("name, fn", [("psnr", psnr), ("relative_l2", relative_l2), ("ssim", ssim)])
-def test_image_metric_in_compile_reports_the_mean_per_image_value(name, fn):
-    x, y = images(8), images(8, seed=1)
-    model = keras.Sequential([keras.Input((16, 16, 1)), keras.layers.Identity()])
+def test_image_metric_in_compile_reports_the_mean_per_image_value(name, fn, channels):
+    x, y = images(8, channels=channels), images(8, seed=1, channels=channels)
+    model = keras.Sequential([keras.Input((16, 16, channels)), keras.layers.Identity()])
     model.compile(loss="mse", metrics=[ImageMetric(name)])
     result = model.evaluate(x, y, batch_size=8, verbose=0, return_dict=True)
     np.testing.assert_allclose(result[name], np.mean(fn(y, x)), rtol=1e-5)
