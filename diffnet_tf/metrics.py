@@ -110,7 +110,8 @@ def ssim(y_true, y_pred, max_val=1.0):
     c1, c2 = (SSIM_K1 * max_val) ** 2, (SSIM_K2 * max_val) ** 2
     cross, squares = 2.0 * mu_x * mu_y, mu_x**2 + mu_y**2
     luminance = (cross + c1) / (squares + c1)
-    structure = (2.0 * mu_xy - cross + c2) / (mu_squares - squares + c2)  # 2 s_xy + c2 ...
+    # 2 s_xy = 2 mu_xy - 2 mu_x mu_y and s_x^2 + s_y^2 = mu_squares - mu_x^2 - mu_y^2
+    structure = (2.0 * mu_xy - cross + c2) / (mu_squares - squares + c2)
     return ops.mean(luminance * structure, axis=IMAGE_AXES)
 
 
