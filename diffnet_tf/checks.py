@@ -3,6 +3,8 @@
 Each check raises a ValueError that says what was expected and what was received.
 """
 
+import math
+
 import keras
 import numpy as np
 
@@ -18,20 +20,22 @@ def check_choice(value, choices, name):
     return value
 
 
-def check_image_batch_shape(shape, name="input"):
-    """Raises unless `shape` is (B, H, W, 1); unknown (None) sizes are accepted.
+def check_image_batch_shape(shape, name="input", channels=1):
+    """Raises unless `shape` is (B, H, W, channels); unknown (None) sizes are accepted.
 
     Args:
         shape: a tuple of ints or None, e.g. a Keras `input_shape`.
         name: what the array is, for the message.
+        channels: the expected number of channels, or None for any.
     """
     shape = tuple(shape)
-    if len(shape) != 4 or shape[-1] != 1:
+    wrong_channels = channels is not None and shape[-1:] != (channels,)
+    if len(shape) != 4 or wrong_channels:
         problem = "rank" if len(shape) != 4 else "channels"
-        raise ValueError(
-            f"Expected {name} to be a single-channel image batch of shape (B, H, W, 1) "
-            f"(wrong {problem}). Received shape {shape}."
-        )
+        expected = "an image batch of shape (B, H, W, C)" if channels is None else (
+            f"an image batch of shape (B, H, W, {channels})")
+        raise ValueError(f"Expected {name} to be {expected} (wrong {problem}). "
+                         f"Received shape {shape}.")
 
 
 def check_float_dtype(dtype, name="input"):
@@ -45,10 +49,18 @@ def check_float_dtype(dtype, name="input"):
         )
 
 
-def check_image_batch(x, name="input"):
+def check_image_batch(x, name="input", channels=1):
     """Shape and dtype check of an image batch (a tensor or array with .shape/.dtype)."""
-    check_image_batch_shape(x.shape, name)
+    check_image_batch_shape(x.shape, name, channels)
     check_float_dtype(x.dtype, name)
+
+
+def check_finite(value, name):
+    """Raises unless `value` is a finite real number (not NaN, not +-inf, not a bool)."""
+    number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if not (number and math.isfinite(value)):
+        raise ValueError(f"Expected {name} to be a finite number. Received {value!r}.")
+    return value
 
 
 def check_count(n, name="n", maximum=None):

@@ -35,7 +35,7 @@ def numpy_perona_malik_original(u, steps, dt, lam):
 def test_original_convention_matches_numpy_reference():
     u = random_images()
     expected = numpy_perona_malik_original(u, steps=4, dt=0.1, lam=0.2)
-    result = np.asarray(physics.perona_malik(u, boundary="original"))
+    result = np.asarray(physics.perona_malik(u, convention="original"))
     np.testing.assert_allclose(result, expected, atol=1e-5)
 
 
@@ -47,11 +47,11 @@ def test_heat_keeps_constant_images_constant(method):
 
 def test_perona_malik_keeps_constant_images_constant():
     u = np.full((2, 16, 21, 1), 0.7, np.float32)
-    np.testing.assert_allclose(np.asarray(physics.perona_malik(u, boundary="neumann")), u, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(physics.perona_malik(u, convention="neumann")), u, atol=1e-6)
     # 'original' has a zero exterior, so only the boundary layer moves: information travels
     # one pixel per step, and pixels farther than `steps` from the edge keep their value.
     steps = 4
-    out = np.asarray(physics.perona_malik(u, steps=steps, boundary="original"))
+    out = np.asarray(physics.perona_malik(u, steps=steps, convention="original"))
     interior = (slice(None), slice(steps, -steps), slice(steps, -steps))
     np.testing.assert_allclose(out[interior], u[interior], atol=1e-6)
     assert out[:, 0, 0, 0].max() < 0.7
@@ -60,7 +60,7 @@ def test_perona_malik_keeps_constant_images_constant():
 @pytest.mark.parametrize(
     "solve",
     [
-        lambda u: physics.perona_malik(u, boundary="neumann"),
+        lambda u: physics.perona_malik(u, convention="neumann"),
         lambda u: physics.perona_malik(u, steps=3, dt=0.25, diffusivity="exponential"),
         lambda u: physics.heat(u, 2.0, method="exact"),
         lambda u: physics.heat(u, 2.0, method="explicit"),
@@ -74,16 +74,16 @@ def test_neumann_solvers_conserve_mass(solve):
 
 def test_original_convention_loses_mass_through_the_boundary():
     u = random_images()
-    out = np.asarray(physics.perona_malik(u, boundary="original"))
+    out = np.asarray(physics.perona_malik(u, convention="original"))
     assert np.all(out.sum(axis=(1, 2, 3)) < u.sum(axis=(1, 2, 3)))
 
 
-@pytest.mark.parametrize("boundary", ["neumann", "original"])
-def test_perona_malik_obeys_max_min_principle_up_to_the_cfl_bound(boundary):
+@pytest.mark.parametrize("convention", ["neumann", "original"])
+def test_perona_malik_obeys_max_min_principle_up_to_the_cfl_bound(convention):
     u = random_images(low=-1.0)
-    out = np.asarray(physics.perona_malik(u, steps=6, dt=0.25, lam=1.0, boundary=boundary))
+    out = np.asarray(physics.perona_malik(u, steps=6, dt=0.25, lam=1.0, convention=convention))
     # The 'original' exterior is zero, so zero joins the range of values.
-    low, high = (u.min(), u.max()) if boundary == "neumann" else (min(u.min(), 0), max(u.max(), 0))
+    low, high = (u.min(), u.max()) if convention == "neumann" else (min(u.min(), 0), max(u.max(), 0))
     assert out.min() >= low - 1e-6 and out.max() <= high + 1e-6
 
 
@@ -126,21 +126,30 @@ def test_solvers_accept_any_size_and_return_float32():
 def test_add_noise_is_seeded_and_scaled_by_each_image_maximum():
     u = random_images((2, 64, 64, 1))
     u[1] *= 0.5  # second image's maximum is half the first's
-    a, b = np.asarray(physics.add_noise(u, 0.01, seed=3)), np.asarray(physics.add_noise(u, 0.01, seed=3))
+    a, b = physics.add_noise(u, 0.01, seed=3), physics.add_noise(u, 0.01, seed=3)
     np.testing.assert_array_equal(a, b)
-    assert not np.array_equal(a, np.asarray(physics.add_noise(u, 0.01, seed=4)))
+    assert not np.array_equal(a, physics.add_noise(u, 0.01, seed=4))
     sigma = (a - u).std(axis=(1, 2, 3))
     np.testing.assert_allclose(sigma, 0.01 * u.max(axis=(1, 2, 3)), rtol=0.05)
-    np.testing.assert_array_equal(np.asarray(physics.add_noise(u, 0.0, seed=3)), u)
+    np.testing.assert_array_equal(physics.add_noise(u, 0.0, seed=3), u)
+    assert (u == random_images((2, 64, 64, 1)) * [[[[1.0]]], [[[0.5]]]]).all()  # input untouched
+
+
+def test_add_noise_of_an_image_depends_only_on_its_pool_index():
+    u = random_images((5, 16, 16, 1))
+    whole = physics.add_noise(u, 0.1, seed=2)
+    tail = physics.add_noise(u[3:], 0.1, seed=2, start=3)
+    np.testing.assert_array_equal(whole[3:], tail)
+    assert not np.array_equal(whole[:2], physics.add_noise(u[:2], 0.1, seed=2, start=3))
 
 
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda: physics.perona_malik(np.zeros((4, 4, 1), np.float32)), r"shape \(B, H, W, 1\).*wrong rank"),
-        (lambda: physics.heat(np.zeros((1, 4, 4, 3), np.float32)), r"wrong channels.*\(1, 4, 4, 3\)"),
+        (lambda: physics.perona_malik(np.zeros((4, 4, 1), np.float32)), r"shape \(B, H, W, C\).*wrong rank"),
+        (lambda: physics.heat(np.zeros((1, 4, 4), np.float32)), r"wrong rank.*\(1, 4, 4\)"),
         (lambda: physics.perona_malik(np.zeros((1, 4, 4, 1), np.uint8)), "floating-point dtype.*uint8"),
-        (lambda: physics.perona_malik(np.zeros((1, 4, 4, 1), np.float32), boundary="dirichlet"), "Unknown boundary 'dirichlet'"),
+        (lambda: physics.perona_malik(np.zeros((1, 4, 4, 1), np.float32), convention="dirichlet"), "Unknown convention 'dirichlet'"),
         (lambda: physics.perona_malik(np.zeros((1, 4, 4, 1), np.float32), diffusivity="tukey"), "Unknown diffusivity 'tukey'"),
         (lambda: physics.perona_malik(np.zeros((1, 4, 4, 1), np.float32), dt=0.3), "Unstable explicit step.*dt=0.3"),
         (lambda: physics.heat(np.zeros((1, 4, 4, 1), np.float32), method="explicit", dt=0.26), "Unstable explicit step"),
@@ -149,8 +158,39 @@ def test_add_noise_is_seeded_and_scaled_by_each_image_maximum():
         (lambda: physics.heat(np.zeros((1, 4, 4, 1), np.float32), t=-1.0), "t >= 0"),
         (lambda: physics.heat(np.zeros((1, 4, 4, 1), np.float32), method="implicit"), "Unknown method 'implicit'"),
         (lambda: physics.add_noise(np.zeros((1, 4, 4, 1), np.float32), -0.01, seed=0), "noise level >= 0"),
+        (lambda: physics.add_noise(np.zeros((1, 4, 4, 1), np.float32), np.inf, seed=0), "noise level to be a finite"),
+        (lambda: physics.perona_malik(np.zeros((1, 4, 4, 1), np.float32), dt=np.nan), "dt to be a finite"),
+        (lambda: physics.perona_malik(np.zeros((1, 4, 4, 1), np.float32), lam=np.inf), "lam to be a finite"),
+        (lambda: physics.heat(np.zeros((1, 4, 4, 1), np.float32), t=np.nan), "t to be a finite"),
+        (lambda: physics.perona_malik(np.zeros((1, 4, 4, 3), np.float32), coupling="mean"), "Unknown coupling 'mean'"),
     ],
 )
 def test_bad_arguments_raise_value_errors_that_say_what_was_expected(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def tensorflow_dct_heat(u, t):
+    """The exact heat solver as it was written with tf.signal.dct (an independent reference
+    for the DCT-II matrices of physics.heat)."""
+    tf = pytest.importorskip("tensorflow", reason="tf.signal.dct is the reference")
+
+    def dct2(x, transform):
+        x = transform(x, type=2, norm="ortho")
+        return tf.linalg.matrix_transpose(transform(tf.linalg.matrix_transpose(x), type=2,
+                                                    norm="ortho"))
+
+    h, w = u.shape[1:3]
+    eig = [2.0 - 2.0 * tf.cos(math.pi * tf.range(n, dtype=tf.float32) / n) for n in (h, w)]
+    decay = tf.exp(-t * (eig[0][:, None] + eig[1][None, :]))
+    channels = [dct2(dct2(u[..., c], tf.signal.dct) * decay, tf.signal.idct)
+                for c in range(u.shape[-1])]
+    return np.stack([c.numpy() for c in channels], axis=-1)
+
+
+@pytest.mark.parametrize("shape, t", [((3, 13, 18, 1), 1.0), ((2, 64, 64, 1), 0.3),
+                                      ((2, 9, 20, 3), 2.5)])
+def test_exact_heat_equals_the_tf_signal_dct_solver(shape, t):
+    u = random_images(shape)
+    np.testing.assert_allclose(np.asarray(physics.heat(u, t)), tensorflow_dct_heat(u, t),
+                               atol=1e-6)

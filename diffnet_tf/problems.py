@@ -1,0 +1,100 @@
+"""The forward problems of the paper's experiments, as a small registry of objects.
+
+A `Problem` says which physics maps clean images to diffused ones (its parameters are the
+`pm_*` or `heat_time` fields of a `diffnet_tf.spec.DataSpec`), which side the network sees
+(inverse problems: the diffused image; the forward problem: the clean one), which image
+source its experiment uses by default, and which learning-rate family of
+`protocols.LEARNING_RATES` it belongs to.
+"""
+
+import dataclasses
+
+from diffnet_tf import physics
+from diffnet_tf.checks import check_choice
+
+
+def _perona_malik(clean, data):
+    return physics.perona_malik(clean, data.pm_steps, data.pm_dt, data.pm_lambda,
+                                data.pm_convention, data.pm_diffusivity, data.pm_coupling)
+
+
+def _check_perona_malik(data):
+    physics.check_perona_malik_arguments(data.pm_steps, data.pm_dt, data.pm_lambda,
+                                         data.pm_convention, data.pm_diffusivity,
+                                         data.pm_coupling, data.channels)
+
+
+def _heat(clean, data):
+    return physics.heat(clean, t=data.heat_time)  # the exact solution (Sect. 5.1)
+
+
+def _check_heat(data):
+    physics.check_heat_arguments(data.heat_time)
+
+
+@dataclasses.dataclass(frozen=True)
+class Physics:
+    """A forward map and the DataSpec fields that parameterise it.
+
+    Attributes:
+        name: 'perona_malik' or 'heat'; also the learning-rate family of
+            `protocols.LEARNING_RATES`.
+        fields: the DataSpec fields it reads; every other physics field stays None.
+        forward: forward(clean (B, H, W, C), data) -> diffused images.
+        check: check(data) raises a ValueError unless the fields hold valid values.
+    """
+
+    name: str
+    fields: tuple
+    forward: object
+    check: object
+
+
+PERONA_MALIK = Physics(
+    "perona_malik",
+    ("pm_steps", "pm_dt", "pm_lambda", "pm_convention", "pm_diffusivity", "pm_coupling"),
+    _perona_malik, _check_perona_malik)
+HEAT = Physics("heat", ("heat_time",), _heat, _check_heat)
+PHYSICS_FIELDS = PERONA_MALIK.fields + HEAT.fields
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """One forward problem.
+
+    Attributes:
+        name: the registry key, e.g. 'pm_inverse'.
+        physics: the `Physics` that makes its data.
+        input_is_clean: True for the forward problem (input clean + noise, target
+            diffused), False for inverse problems (input diffused + noise, target clean).
+        default_source: the image source when none is named.
+        description: one line for messages and figures.
+    """
+
+    name: str
+    physics: Physics
+    input_is_clean: bool
+    default_source: str
+    description: str
+
+    def pair(self, clean, diffused):
+        """(input before noise, target) from clean and diffused images."""
+        return (clean, diffused) if self.input_is_clean else (diffused, clean)
+
+
+PROBLEMS = {
+    problem.name: problem
+    for problem in (
+        Problem("pm_inverse", PERONA_MALIK, False, "synthetic",
+                "invert Perona-Malik diffusion (Sect. 5.2)"),
+        Problem("pm_forward", PERONA_MALIK, True, "synthetic",
+                "learn Perona-Malik diffusion (Sect. 6)"),
+        Problem("heat_inverse", HEAT, False, "discs",
+                "invert the heat equation (Sect. 5.1)"),
+    )
+}
+
+
+def get(name):
+    """The registered Problem called `name`; raises a ValueError naming the choices."""
+    return PROBLEMS[check_choice(name, tuple(PROBLEMS), "problem")]

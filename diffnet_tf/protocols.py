@@ -1,0 +1,121 @@
+"""The paper's protocols: every number of its experiments, written once (Sects. 4-6).
+
+Pure data that imports nothing: the physics, the networks, the run spec and the
+experiments take their defaults from here. `PRESETS` are the paper's protocols as complete
+run descriptions (`diffnet_tf.spec.preset(name)` turns one into a `RunSpec`). Values marked
+"ours" are choices the paper leaves open; PAPER_FACTS.md in the steering repository and
+docs/DESIGN.md explain the rest.
+"""
+
+# ---------------------------------------------------------------- forward problems (Sect. 5)
+PM_STEPS = 4  # Sect. 5.2: Perona-Malik by 4 explicit steps ...
+PM_DT = 0.1  # ... of dt = 0.1 ...
+PM_LAMBDA = 0.2  # ... with contrast parameter lambda = 0.2
+HEAT_TIME = 1.0  # Sect. 5.1: the discs are blurred by the heat equation to T = 1
+NOISE_LEVELS = (0.0, 1e-3, 1e-2)  # Sect. 5.2: noise-free, 0.1 %, 1 % of the image maximum
+
+# ---------------------------------------------------------------- networks (Sect. 4.3, Figs. 2-3)
+DIFFNET_LAYERS = 5  # Sect. 5.2
+DISC_LAYERS = 3  # Sect. 5.1
+ESTIMATOR_DEPTH = 4  # convolutions per filter estimator
+ESTIMATOR_WIDTH = 32  # channels of its hidden convolutions
+KERNEL_SIZE = 3
+DT_INIT = 0.2  # the released code's initial learned time step
+UNET_FILTERS = 64  # the U-Net's first level: 64 ... 1024 channels, 34,512,705 parameters
+UNET_LEVELS = 5
+
+# ---------------------------------------------------------------- data (Sects. 5.1, 5.2)
+STL10_SIDE = 96
+POOL_SIZE = 100_000  # STL-10's unlabelled images; the generated sources have as many
+TEST_FRACTION = 0.1  # 90,000 training / 10,000 test images
+TRAIN_IMAGES = 90_000
+TEST_IMAGES = 10_000
+DISC_SIDE = 64
+DISC_TRAIN_IMAGES = 1024
+DISC_TEST_IMAGES = 128
+VALIDATION_IMAGES = 500  # ours: validation for monitoring (Sect. 5.2 reports none)
+
+# ---------------------------------------------------------------- optimisation (Sect. 5)
+BATCH_SIZE = 16
+PM_EPOCHS = 18
+DISC_EPOCHS = 1000
+LOSS = "l2norm"  # the released code's ||relu(target) - output||_2 / batch size
+# Adam's first and last learning rate (geometric decay), by network and physics.
+LEARNING_RATES = {
+    ("diffnet", "perona_malik"): (2e-3, 4e-6),
+    ("unet", "perona_malik"): (5e-4, 2e-5),
+    ("diffnet", "heat"): (4e-4, 1e-6),
+    ("unet", "heat"): (5e-4, 2e-5),  # ours: the paper trains no U-Net on discs
+}
+
+# ---------------------------------------------------------------- studies (Sect. 6)
+GENERALISATION_SIZES = (10, 50, 100, 500, 1000, 5000, 10_000, 50_000, 90_000)  # Fig. 10
+PATIENCE = 3  # ours: "aborted ... when the networks started to clearly overfit"
+EPOCH_IMAGES = 5000  # ours: smaller training sets are repeated to fill an epoch
+INTERPRETATION_NOISE_LEVELS = (1e-4, 1e-3, 1e-2, 1e-1, 0.0)  # Fig. 13
+ALPHA_SAMPLES = 32  # Fig. 13: test images per noise level
+
+# ---------------------------------------------------------------- the protocols as run specs
+_PERONA_MALIK_DATA = {
+    "problem": "pm_inverse", "source": "stl10", "image_size": STL10_SIDE, "channels": 1,
+    "train_size": TRAIN_IMAGES, "val_size": VALIDATION_IMAGES, "test_size": TEST_IMAGES,
+    "validation": "test_head", "noise": 0.0, "seed": 0,
+    "pm_steps": PM_STEPS, "pm_dt": PM_DT, "pm_lambda": PM_LAMBDA,
+    "pm_convention": "neumann", "pm_diffusivity": "perona_malik", "pm_coupling": None,
+    "heat_time": None, "max_discs": None,
+}
+_DISC_DATA = dict(
+    _PERONA_MALIK_DATA, problem="heat_inverse", source="discs", image_size=DISC_SIDE,
+    train_size=DISC_TRAIN_IMAGES, val_size=DISC_TEST_IMAGES, test_size=DISC_TEST_IMAGES,
+    pm_steps=None, pm_dt=None, pm_lambda=None, pm_convention=None, pm_diffusivity=None,
+    heat_time=HEAT_TIME, max_discs=1,
+)
+_DIFFNET = {
+    "kind": "diffnet", "num_layers": DIFFNET_LAYERS, "estimator_depth": ESTIMATOR_DEPTH,
+    "width": ESTIMATOR_WIDTH, "boundary": "neumann", "dt_init": DT_INIT,
+    "channel_mixing": None, "unet_filters": None, "unet_levels": None, "final_relu": True,
+}
+_UNET = dict(
+    _DIFFNET, kind="unet", num_layers=None, estimator_depth=None, width=None, boundary=None,
+    dt_init=None, unet_filters=UNET_FILTERS, unet_levels=UNET_LEVELS,
+)
+
+
+def _train(network, physics, epochs, **study):
+    lr_init, lr_final = LEARNING_RATES[(network, physics)]
+    return dict({"epochs": epochs, "batch_size": BATCH_SIZE, "lr_init": lr_init,
+                 "lr_final": lr_final, "loss": LOSS, "seed": 0, "epoch_repeats": 1,
+                 "patience": None}, **study)
+
+
+# Sect. 6.1 cells: early stopping on validation images taken from the train split, after
+# the training images; the largest cell has 90,000 - 500 training images.
+_GENERALISATION_DATA = dict(_PERONA_MALIK_DATA, validation="train_tail",
+                            train_size=TRAIN_IMAGES - VALIDATION_IMAGES)
+
+PRESETS = {
+    "perona_malik": {  # Sect. 5.2, DiffNet
+        "data": _PERONA_MALIK_DATA, "model": _DIFFNET,
+        "train": _train("diffnet", "perona_malik", PM_EPOCHS),
+    },
+    "perona_malik_unet": {  # Sect. 5.2, the U-Net baseline
+        "data": _PERONA_MALIK_DATA, "model": _UNET,
+        "train": _train("unet", "perona_malik", PM_EPOCHS),
+    },
+    "deconvolution": {  # Sect. 5.1, discs
+        "data": _DISC_DATA, "model": dict(_DIFFNET, num_layers=DISC_LAYERS),
+        "train": _train("diffnet", "heat", DISC_EPOCHS),
+    },
+    "interpretation": {  # Sect. 6.2: the Sect. 5.2 DiffNet, one per noise level
+        "data": _PERONA_MALIK_DATA, "model": _DIFFNET,
+        "train": _train("diffnet", "perona_malik", PM_EPOCHS),
+    },
+    "generalisation": {  # Sect. 6.1, one DiffNet cell (train_size set per cell)
+        "data": _GENERALISATION_DATA, "model": _DIFFNET,
+        "train": _train("diffnet", "perona_malik", PM_EPOCHS, patience=PATIENCE),
+    },
+    "generalisation_unet": {  # Sect. 6.1, one U-Net cell
+        "data": _GENERALISATION_DATA, "model": _UNET,
+        "train": _train("unet", "perona_malik", PM_EPOCHS, patience=PATIENCE),
+    },
+}
