@@ -1,9 +1,14 @@
 """Interpreting learned filters (Sects. 2.3 and 6.2) and Fourier magnitudes for figures.
 
-NumPy in, NumPy out; a leaf module.
+NumPy in, NumPy out; `filter_statistics` calls a model's `trace`.
 """
 
 import numpy as np
+from keras import ops
+
+from diffnet_tf import metrics
+
+TRACE_BATCH = 16  # images per trace, to bound the memory of the filter maps
 
 
 def decompose_filters(zeta):
@@ -61,3 +66,41 @@ def fourier_magnitude(image, log=True):
         raise ValueError(f"Expected an (H, W) or (H, W, 1) image. Received shape {image.shape}.")
     magnitude = np.abs(np.fft.fftshift(np.fft.fft2(image)))
     return np.log1p(magnitude) if log else magnitude
+
+
+def filter_statistics(model, inputs, targets, image_index=0):
+    """Sect. 6.2's numbers of a trained DiffNet (Figs. 11-13).
+
+    Args:
+        model: a DiffNet (anything with `trace` and `predict`).
+        inputs: (N, H, W, 1) test inputs; alpha is averaged over all N.
+        targets: (N, H, W, 1) their targets.
+        image_index: the image whose maps are returned (Figs. 11, 12).
+
+    Returns:
+        (numbers, smoothing, diagonal): numbers is a dict with alpha_per_layer (mean |S|
+        over pixels and images, per layer), alpha_mean (over layers), alpha_std_over_images
+        (of the per-image mean over layers), dt per layer, psnr_mean of the outputs and
+        input_psnr_mean; smoothing (K, H, W) is S of each layer for image `image_index`,
+        diagonal (K, H, W) its zeta_5.
+    """
+    alpha, dt = [], None
+    for start in range(0, len(inputs), TRACE_BATCH):
+        trace = model.trace(inputs[start : start + TRACE_BATCH])
+        alpha.append(np.stack([np.abs(decompose_filters(z)[0]).mean(axis=(1, 2))
+                               for z in trace["filters"]], axis=1))
+        dt = trace["dt"]
+    alpha = np.concatenate(alpha)  # (N, K)
+    outputs = model.predict(inputs, verbose=0)
+    numbers = {
+        "alpha_per_layer": alpha.mean(axis=0).tolist(),
+        "alpha_mean": float(alpha.mean()),
+        "alpha_std_over_images": float(alpha.mean(axis=1).std()),
+        "dt": dt,
+        "psnr_mean": float(np.mean(ops.convert_to_numpy(metrics.psnr(targets, outputs)))),
+        "input_psnr_mean": float(np.mean(ops.convert_to_numpy(metrics.psnr(targets, inputs)))),
+    }
+    filters = model.trace(inputs[image_index : image_index + 1])["filters"]
+    smoothing = np.stack([decompose_filters(z[0])[0] for z in filters])
+    diagonal = np.stack([z[0, ..., 4] for z in filters])
+    return numbers, smoothing, diagonal

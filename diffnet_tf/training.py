@@ -1,122 +1,33 @@
-"""Training and evaluation: the paper's protocols (Sect. 5) as a `TrainConfig`, the loss,
-the learning-rate schedule, callbacks for TensorBoard, resuming and divergence, `train()`
-and `evaluate()`.
-
-Run folder written by `train` (DESIGN.md, "Run outputs"): config.json, model.keras,
-best.keras (lowest validation loss), tensorboard/{train,validation}/, backup/ (only while
-a run is unfinished: starting it again with the same folder resumes it).
+"""Training and evaluation of the network a `spec.RunSpec` describes: the model, the loss,
+the learning-rate schedule, the per-epoch backup a run resumes from, divergence, `fit` and
+`evaluate`. Keras APIs only: it runs on every backend.
 """
 
-import dataclasses
-import json
+import contextlib
 import math
 import os
+import re
+import time
+from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
 from diffnet_tf import metrics
-from diffnet_tf.analysis import decompose_filters
-from diffnet_tf.checks import BOUNDARIES, check_choice
+from diffnet_tf.files import read_json, replace_atomically, write_json
 from diffnet_tf.models import DiffNet, UNet
 
-MODELS = ("diffnet", "unet")
-LOSSES = ("l2norm", "mse")
-FILTER_NAMES = ("top", "left", "bottom", "right", "centre")
 
-# Learning rates of the paper (Sect. 5): (lr_init, lr_final) per model and problem family.
-PAPER_LEARNING_RATES = {
-    ("diffnet", "pm"): (2e-3, 4e-6),
-    ("unet", "pm"): (5e-4, 2e-5),
-    ("diffnet", "heat"): (4e-4, 1e-6),
-    ("unet", "heat"): (5e-4, 2e-5),
-}
-
-
-@dataclasses.dataclass
-class TrainConfig:
-    """Everything that defines a training run; saved as config.json.
-
-    Defaults are the paper's Perona-Malik protocol for DiffNet (Sect. 5.2): 5 layers with
-    4-layer estimators, 18 epochs, batch 16, Adam from 2e-3 decreasing geometrically to
-    4e-6, the released code's l2-norm loss.
-
-    Attributes:
-        model: 'diffnet' or 'unet'.
-        num_layers, estimator_depth, width, boundary, dt_init, final_relu: DiffNet's
-            arguments (`diffnet_tf.models.DiffNet`).
-        unet_filters: channels of the U-Net's first level (64 in the paper).
-        epochs: passes over the training set.
-        batch_size: images per optimizer step.
-        lr_init, lr_final: Adam's learning rate at the first and after the last step.
-        loss: 'l2norm' (||relu(target) - output||_2 / batch size, the released code) or
-            'mse'.
-        seed: seeds weights, shuffling and noise.
-        problem, dataset, noise, train_size, val_size, test_size, image_size, max_discs:
-            what the data were, recorded for the run's config.json (the experiment makes
-            them); max_discs is the most discs per image of dataset 'discs'.
-    """
-
-    model: str = "diffnet"
-    num_layers: int = 5
-    estimator_depth: int = 4
-    width: int = 32
-    boundary: str = "neumann"
-    dt_init: float = 0.2
-    final_relu: bool = True
-    unet_filters: int = 64
-    epochs: int = 18
-    batch_size: int = 16
-    lr_init: float = 2e-3
-    lr_final: float = 4e-6
-    loss: str = "l2norm"
-    seed: int = 0
-    problem: str = "pm_inverse"
-    dataset: str = "stl10"
-    noise: float = 0.0
-    train_size: int = 90_000
-    val_size: int = 500
-    test_size: int = 10_000
-    image_size: int = 96
-    max_discs: int = 1
-
-    def __post_init__(self):
-        check_choice(self.model, MODELS, "model")
-        check_choice(self.loss, LOSSES, "loss")
-        check_choice(self.boundary, BOUNDARIES, "boundary")
-        for name in ("epochs", "batch_size", "train_size", "num_layers"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"Expected {name} >= 1. Received {getattr(self, name)}.")
-        if not 0 < self.lr_final <= self.lr_init:
-            raise ValueError(
-                "Expected 0 < lr_final <= lr_init. "
-                f"Received lr_init={self.lr_init}, lr_final={self.lr_final}."
-            )
-
-    def save(self, path):
-        with open(path, "w") as f:
-            json.dump(dataclasses.asdict(self), f, indent=2)
-
-    @classmethod
-    def load(cls, path):
-        with open(path) as f:
-            return cls(**json.load(f))
-
-
-def build_model(config):
-    """The model a `TrainConfig` describes."""
-    if config.model == "unet":
-        return UNet(base_filters=config.unet_filters, final_relu=config.final_relu)
-    return DiffNet(
-        num_layers=config.num_layers,
-        estimator_depth=config.estimator_depth,
-        width=config.width,
-        boundary=config.boundary,
-        dt_init=config.dt_init,
-        final_relu=config.final_relu,
-    )
+def build_model(spec):
+    """The network of a RunSpec (its model section, with the data's channels)."""
+    model = spec.model
+    if model.kind == "unet":
+        return UNet(base_filters=model.unet_filters, levels=model.unet_levels,
+                    final_relu=model.final_relu)
+    return DiffNet(num_layers=model.num_layers, estimator_depth=model.estimator_depth,
+                   width=model.width, boundary=model.boundary, dt_init=model.dt_init,
+                   final_relu=model.final_relu)
 
 
 @keras.saving.register_keras_serializable(package="diffnet_tf")
@@ -125,8 +36,8 @@ def l2norm_loss(y_true, y_pred):
     over the whole batch, not squared).
 
     Args:
-        y_true: (B, H, W, 1) targets.
-        y_pred: (B, H, W, 1) outputs.
+        y_true: (B, H, W, C) targets.
+        y_pred: (B, H, W, C) outputs.
 
     Returns:
         scalar loss.
@@ -134,6 +45,9 @@ def l2norm_loss(y_true, y_pred):
     residual = ops.relu(y_true) - y_pred
     batch_size = ops.cast(ops.shape(y_true)[0], residual.dtype)
     return ops.sqrt(ops.sum(ops.square(residual))) / batch_size
+
+
+LOSSES = {"l2norm": l2norm_loss, "mse": "mse"}
 
 
 def learning_rate_schedule(lr_init, lr_final, total_steps):
@@ -144,60 +58,19 @@ def learning_rate_schedule(lr_init, lr_final, total_steps):
     )
 
 
-def _display(images):
-    """Each image min-max scaled to [0, 1] for tf.summary.image."""
-    images = np.asarray(images, np.float32)
-    low = images.min(axis=(1, 2, 3), keepdims=True)
-    span = images.max(axis=(1, 2, 3), keepdims=True) - low
-    return (images - low) / np.where(span > 0, span, 1.0)
-
-
-class ImageSummaries(keras.callbacks.Callback):
-    """Writes a fixed validation batch to TensorBoard after every epoch: input, output,
-    target and residual images and, for DiffNet, every layer's five filter maps, its
-    smoothing part S = sum_{i=1..4} zeta_i - zeta_5 (Fig. 11) and its learned dt.
+def compile_model(model, train, steps_per_epoch):
+    """Adam with the geometric decay over the whole run, the spec's loss, PSNR as metric.
 
     Args:
-        log_dir: folder of the event file (e.g. run/tensorboard/validation).
-        inputs: (B, H, W, 1) fixed validation inputs (keep B small, e.g. 4).
-        targets: (B, H, W, 1) their targets.
+        model: a Keras model.
+        train: a `spec.TrainSpec`.
+        steps_per_epoch: optimizer steps per epoch.
     """
-
-    def __init__(self, log_dir, inputs, targets):
-        super().__init__()
-        self.log_dir = log_dir
-        self.inputs = np.asarray(inputs, np.float32)
-        self.targets = np.asarray(targets, np.float32)
-        self.writer = None
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self.writer is None:
-            self.writer = tf.summary.create_file_writer(self.log_dir)
-        outputs = np.asarray(self.model.predict_on_batch(self.inputs))
-        n = len(self.inputs)
-        with self.writer.as_default(step=epoch):
-            for name, images in (
-                ("input", self.inputs),
-                ("output", outputs),
-                ("target", self.targets),
-                ("residual", np.abs(self.targets - outputs)),
-            ):
-                tf.summary.image(f"images/{name}", _display(images), max_outputs=n)
-            if hasattr(self.model, "trace"):
-                self._write_filters(self.model.trace(self.inputs[:1]))
-        self.writer.flush()
-
-    def _write_filters(self, trace):
-        for k, (zeta, dt) in enumerate(zip(trace["filters"], trace["dt"]), start=1):
-            for i, name in enumerate(FILTER_NAMES):
-                tf.summary.image(f"filters/layer_{k}/{name}", _display(zeta[..., i : i + 1]))
-            smoothing, _ = decompose_filters(zeta)
-            tf.summary.image(f"smoothing/layer_{k}", _display(smoothing[..., None]))
-            tf.summary.scalar(f"dt/layer_{k}", dt)
-
-    def on_train_end(self, logs=None):
-        if self.writer is not None:
-            self.writer.close()
+    schedule = learning_rate_schedule(train.lr_init, train.lr_final,
+                                      train.epochs * steps_per_epoch)
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=LOSSES[train.loss],
+                  metrics=[metrics.ImageMetric("psnr")])
+    return model
 
 
 class TrainingDiverged(RuntimeError):
@@ -205,16 +78,16 @@ class TrainingDiverged(RuntimeError):
 
 
 class StopOnDivergence(keras.callbacks.TerminateOnNaN):
-    """Keras' TerminateOnNaN, raising at once (so the last good backup and the best
-    checkpoint are kept) with a message that names the likely causes.
+    """Keras' TerminateOnNaN, raising at once (so the last good backup is kept) with a
+    message that names the likely causes and what is kept.
 
     Args:
-        checkpoint: path of the best checkpoint, for the message.
+        backup_dir: the run's backup folder, for the message.
     """
 
-    def __init__(self, checkpoint):
+    def __init__(self, backup_dir):
         super().__init__(raise_error=True)
-        self.checkpoint = checkpoint
+        self.backup_dir = Path(backup_dir)
 
     def on_batch_end(self, batch, logs=None):
         try:
@@ -224,110 +97,185 @@ class StopOnDivergence(keras.callbacks.TerminateOnNaN):
             lr = float(ops.convert_to_numpy(optimizer.learning_rate))
             layers = getattr(self.model, "diffusion_layers", [])
             dts = [round(float(ops.convert_to_numpy(layer.dt)), 4) for layer in layers]
+            kept = (f"The last completed epoch is kept in {self.backup_dir}; a run with the "
+                    "same spec resumes from it." if latest_backup(self.backup_dir) else
+                    "No epoch was completed, so nothing was kept.")
+            dt_hint = (f" or, for DiffNet, a learned time step left the stable range (dt per "
+                       f"layer: {dts}; try a smaller model.dt_init, flag --dt_init)"
+                       if layers else "")
             raise TrainingDiverged(
                 f"Training diverged: the loss became {logs.get('loss')} at step "
-                f"{int(optimizer.iterations)}. Likely causes: the learning rate is too "
-                f"high (now {lr:.3g}; try a lower --lr_init) or, for DiffNet, a learned "
-                f"time step left the stable range (dt per layer: {dts}; try a smaller "
-                f"--dt_init). The best checkpoint so far is kept at {self.checkpoint}; "
-                "the last completed epoch is kept in the run's backup/ folder."
+                f"{int(ops.convert_to_numpy(optimizer.iterations))}. Likely causes: the "
+                f"learning rate is too high (now {lr:.3g}; try a lower train.lr_init, flag "
+                f"--lr_init){dt_hint}. {kept}"
             ) from error
 
 
-def _num_batches(data, batch_size):
-    if isinstance(data, tf.data.Dataset):
-        batches = int(data.cardinality())
-        if batches < 0:
-            raise ValueError(
-                "Expected a tf.data.Dataset of known length (batched, not repeated). "
-                f"Received cardinality {batches}."
-            )
-        return batches
-    return math.ceil(len(data[0]) / batch_size)
+_BACKUP = re.compile(r"epoch-(\d{4,})\.weights\.h5")
 
 
-def _as_fit_arguments(data):
-    return {"x": data} if isinstance(data, tf.data.Dataset) else {"x": data[0], "y": data[1]}
+def backups(backup_dir):
+    """The epoch backups in a folder, newest first: a list of (epoch, path)."""
+    found = [(int(m.group(1)), path) for path in Path(backup_dir).glob("epoch-*.weights.h5")
+             if (m := _BACKUP.fullmatch(path.name))]
+    return sorted(found, reverse=True)
 
 
-def train(
-    config,
-    train_data,
-    validation_data,
-    out_dir,
-    preview=None,
-    verbose=1,
-    callbacks=(),
-    strategy=None,
-):
-    """Trains the model `config` describes, resuming an unfinished run in `out_dir`.
+def latest_backup(backup_dir):
+    """The newest backup's path, or None."""
+    found = backups(backup_dir)
+    return found[0][1] if found else None
+
+
+class EpochBackup(keras.callbacks.Callback):
+    """Saves the model's and the optimizer's state after every epoch, atomically.
+
+    Each epoch is one file, backup_dir/epoch-NNNN.weights.h5 (the epoch number is part of
+    the file, so weights and epoch can never disagree), written to a temporary file and
+    renamed; epoch-NNNN.json beside it holds the training time so far. The newest `keep`
+    epochs stay, so a damaged newest file leaves an older one to fall back to.
 
     Args:
-        config: a TrainConfig.
-        train_data: a batched tf.data.Dataset of (input, target), or an (inputs, targets)
-            pair of (N, H, W, 1) arrays (then shuffled and batched by Keras).
-        validation_data: the same kinds, for the validation loss and the best checkpoint.
-        out_dir: the run folder (created).
-        preview: optional (inputs, targets) arrays of a few validation images written to
-            TensorBoard every epoch (images, filters, dt).
-        verbose: Keras' progress output (0 silent, 1 progress bar, 2 one line per epoch).
-        callbacks: extra Keras callbacks.
-        strategy: a tf.distribute strategy to build and train the model under (e.g.
-            MirroredStrategy over several GPUs), or None for the default.
+        backup_dir: the folder (created).
+        train_seconds: training time of earlier sessions, carried on.
+        keep: how many epochs to keep (>= 2).
+    """
+
+    def __init__(self, backup_dir, train_seconds=0.0, keep=2):
+        super().__init__()
+        self.backup_dir = Path(backup_dir)
+        self.train_seconds = train_seconds
+        self.keep = keep
+        self.started = None
+
+    def on_train_begin(self, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.backup_dir.mkdir(parents=True, exist_ok=True)
+        path = self.backup_dir / f"epoch-{epoch + 1:04d}.weights.h5"
+        seconds = self.train_seconds + time.perf_counter() - self.started
+        write_json(path.with_name(f"epoch-{epoch + 1:04d}.json"),
+                   {"epoch": epoch + 1, "train_seconds": seconds})
+        replace_atomically(path, lambda temporary: self.model.save_weights(temporary))
+        for _, old in backups(self.backup_dir)[self.keep :]:
+            old.unlink()
+            old.with_name(old.name.replace(".weights.h5", ".json")).unlink(missing_ok=True)
+
+
+def restore_backup(model, backup_dir):
+    """Loads the newest readable epoch backup into a compiled model and its optimizer.
+
+    A damaged file (empty, truncated, not HDF5) is named in a note and skipped for the one
+    before it; with none readable the model keeps its initial state.
 
     Returns:
-        (model, history): the trained model (also saved as out_dir/model.keras) and the
-        Keras History (its .history dict holds the losses per epoch).
+        (epoch, train_seconds, notes): the epochs already done (0 without a backup), the
+        training time they took, and a list of messages for the user.
+    """
+    found = backups(backup_dir)
+    if not found:
+        return 0, 0.0, []
+    model.optimizer.build(model.trainable_variables)
+    variables = model.weights + model.optimizer.variables
+    initial = [ops.convert_to_numpy(v) for v in variables]
+    notes = []
+    for epoch, path in found:
+        try:
+            model.load_weights(path)
+        except Exception as error:  # h5py's OSError, a truncated or mismatched file
+            notes.append(f"The backup {path} could not be read ({type(error).__name__}: "
+                         f"{error}); falling back to the one before it.")
+            continue
+        record = path.with_name(f"epoch-{epoch:04d}.json")
+        seconds = read_json(record)["train_seconds"] if record.exists() else 0.0
+        return epoch, seconds, notes
+    for variable, value in zip(variables, initial):
+        variable.assign(value)
+    notes.append(f"No backup in {backup_dir} could be read: training starts from scratch.")
+    return 0, 0.0, notes
+
+
+def save_model(model, path):
+    """model.save to `path`, atomically (a kill never leaves a partial model.keras)."""
+    replace_atomically(path, model.save)
+
+
+def load_model(path):
+    """keras.saving.load_model with an error that names the file when it is damaged."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"No saved model at {str(path)!r}: expected a .keras file.")
+    try:
+        return keras.saving.load_model(path)
+    except Exception as error:  # zipfile, h5py, JSON or Keras errors from a damaged file
+        raise ValueError(f"{str(path)!r} is not a valid .keras file ({type(error).__name__}: "
+                         f"{error}).") from error
+
+
+def fit(spec, pairs, backup_dir, verbose=1, callbacks=(), strategy=None):
+    """Trains the network of `spec` on `pairs`, resuming from `backup_dir` if it holds epochs.
+
+    Args:
+        spec: a `spec.RunSpec`.
+        pairs: a `datasets.RunPairs` (train for fitting, validation for the validation
+            loss and early stopping).
+        backup_dir: the folder of the per-epoch backup (`EpochBackup`).
+        verbose: Keras' progress output (0 silent, 1 progress bar, 2 one line per epoch).
+        callbacks: extra Keras callbacks (e.g. TensorBoard logging).
+        strategy: a tf.distribute strategy to build and train the model under, or None.
+
+    Returns:
+        (model, summary, notes): the trained model (the best epoch's weights with early
+        stopping), a dict with epochs_trained, best_epoch, stopped_early, train_seconds and
+        final_loss, and the notes of `restore_backup`.
 
     Raises:
         TrainingDiverged: the loss became NaN or infinite.
     """
-    os.makedirs(out_dir, exist_ok=True)
-    config.save(os.path.join(out_dir, "config.json"))
-    keras.utils.set_random_seed(config.seed)
-    total_steps = config.epochs * _num_batches(train_data, config.batch_size)
-    with (strategy or tf.distribute.get_strategy()).scope():
-        model = build_model(config)
-        model.build((None, None, None, 1))  # BackupAndRestore restores into built models only
-        model.compile(
-            optimizer=keras.optimizers.Adam(
-                learning_rate_schedule(config.lr_init, config.lr_final, total_steps)
-            ),
-            loss=l2norm_loss if config.loss == "l2norm" else "mse",
-            metrics=[metrics.ImageMetric("psnr")],
-        )
-    best = os.path.join(out_dir, "best.keras")
-    all_callbacks = [
-        StopOnDivergence(best),
-        keras.callbacks.BackupAndRestore(os.path.join(out_dir, "backup")),
-        keras.callbacks.ModelCheckpoint(best, monitor="val_loss", save_best_only=True),
-        keras.callbacks.TensorBoard(os.path.join(out_dir, "tensorboard")),
-    ]
-    if preview is not None:
-        log_dir = os.path.join(out_dir, "tensorboard", "validation")
-        all_callbacks.append(ImageSummaries(log_dir, *preview))
-    history = model.fit(
-        **_as_fit_arguments(train_data),
-        validation_data=validation_data,
-        epochs=config.epochs,
-        batch_size=None if isinstance(train_data, tf.data.Dataset) else config.batch_size,
-        callbacks=all_callbacks + list(callbacks),
-        verbose=verbose,
-    )
-    model.save(os.path.join(out_dir, "model.keras"))
-    return model, history
+    keras.utils.set_random_seed(spec.train.seed)
+    x, y = (np.concatenate([a] * spec.train.epoch_repeats) if spec.train.epoch_repeats > 1
+            else a for a in pairs.train)
+    steps_per_epoch = math.ceil(len(x) / spec.train.batch_size)
+    with strategy.scope() if strategy else contextlib.nullcontext():
+        model = build_model(spec)
+        model.build((None, None, None, spec.data.channels))
+        compile_model(model, spec.train, steps_per_epoch)
+    initial_epoch, seconds, notes = restore_backup(model, backup_dir)
+    stopper, backup = None, EpochBackup(backup_dir, seconds)
+    all_callbacks = [StopOnDivergence(backup_dir), backup]
+    if spec.train.patience is not None:
+        stopper = keras.callbacks.EarlyStopping(patience=spec.train.patience,
+                                                restore_best_weights=True)
+        all_callbacks.append(stopper)
+    history = {}
+    if initial_epoch < spec.train.epochs:
+        history = model.fit(x, y, validation_data=pairs.validation, epochs=spec.train.epochs,
+                            initial_epoch=initial_epoch, batch_size=spec.train.batch_size,
+                            callbacks=all_callbacks + list(callbacks), verbose=verbose).history
+        seconds = backup.train_seconds + time.perf_counter() - backup.started
+    stopped = bool(stopper and stopper.stopped_epoch)
+    summary = {
+        "epochs_trained": stopper.stopped_epoch + 1 if stopped else spec.train.epochs,
+        "best_epoch": stopper.best_epoch + 1 if stopper and history else None,
+        "stopped_early": stopped,
+        "epochs_this_session": len(history.get("loss", [])),
+        "train_seconds": round(seconds, 1),
+        "final_loss": history["loss"][-1] if history.get("loss") else None,
+    }
+    return model, summary, notes
 
 
 def image_quality(targets, estimates):
     """PSNR (per-image mean and std, and the released code's form over the whole set),
     relative l2 error and SSIM of `estimates` against `targets`, as plain floats."""
-    per_image = np.asarray(metrics.psnr(targets, estimates))
+    per_image = np.asarray(ops.convert_to_numpy(metrics.psnr(targets, estimates)))
     return {
         "psnr_mean": float(per_image.mean()),
         "psnr_std": float(per_image.std()),
-        "psnr_batch": float(metrics.batch_psnr(targets, estimates)),
-        "relative_l2_mean": float(np.mean(metrics.relative_l2(targets, estimates))),
-        "ssim_mean": float(np.mean(metrics.ssim(targets, estimates))),
+        "psnr_batch": float(ops.convert_to_numpy(metrics.batch_psnr(targets, estimates))),
+        "relative_l2_mean": float(np.mean(ops.convert_to_numpy(
+            metrics.relative_l2(targets, estimates)))),
+        "ssim_mean": float(np.mean(ops.convert_to_numpy(metrics.ssim(targets, estimates)))),
     }
 
 
@@ -335,9 +283,9 @@ def evaluate(model, inputs, targets, batch_size=64):
     """Image quality of a model's outputs and, as the do-nothing baseline, of its inputs.
 
     Args:
-        model: a Keras model mapping (B, H, W, 1) to (B, H, W, 1).
-        inputs: (N, H, W, 1) array.
-        targets: (N, H, W, 1) array.
+        model: a Keras model mapping (B, H, W, C) to (B, H, W, C).
+        inputs: (N, H, W, C) array.
+        targets: (N, H, W, C) array.
         batch_size: images per prediction batch.
 
     Returns:

@@ -1,35 +1,40 @@
-"""Training: the loss, the schedule, the config, resuming, divergence, TensorBoard output."""
+"""Training: the loss, the schedule, the per-epoch backup and resuming, divergence,
+evaluation and saved models."""
 
-import glob
-import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
-from diffnet_tf import physics
+from diffnet_tf import physics, spec
+from diffnet_tf.datasets import RunPairs
 from diffnet_tf.training import (
-    TrainConfig,
+    EpochBackup,
     TrainingDiverged,
+    backups,
     evaluate,
+    fit,
     l2norm_loss,
     learning_rate_schedule,
-    train,
+    load_model,
+    save_model,
 )
 
 
-def tiny_config(**overrides):
-    values = dict(num_layers=2, estimator_depth=2, width=4, epochs=2, batch_size=4,
-                  lr_init=1e-2, lr_final=1e-3, train_size=8, val_size=4, image_size=16)
-    values.update(overrides)
-    return TrainConfig(**values)
+def tiny_spec(**train):
+    return spec.preset("perona_malik").replace(
+        data=dict(source="synthetic", image_size=16, train_size=8, val_size=4, test_size=4),
+        model=dict(num_layers=2, estimator_depth=2, width=4),
+        train=dict(dict(epochs=2, batch_size=4, lr_init=1e-2, lr_final=1e-3), **train))
 
 
-def tiny_problem(n=8, size=16, seed=0):
+def tiny_pairs(n=8, size=16, seed=0):
     target = np.random.default_rng(seed).random((n, size, size, 1)).astype(np.float32)
-    target = np.asarray(physics.heat(target, 1.0))
-    return np.array(physics.perona_malik(target)), np.array(target)
+    target = np.array(physics.heat(target, 1.0))
+    inputs = np.array(physics.perona_malik(target))
+    return RunPairs((inputs, target), (inputs[:4], target[:4]), (inputs[:4], target[:4]))
 
 
 def test_l2norm_loss_is_the_unsquared_frobenius_norm_over_the_batch_size():
@@ -45,44 +50,16 @@ def test_schedule_decays_geometrically_from_first_to_last_rate():
     np.testing.assert_allclose(rates, [2e-3, np.sqrt(2e-3 * 4e-6), 4e-6], rtol=1e-4)
 
 
-def test_config_round_trips_through_json_and_rejects_bad_values(tmp_path):
-    config = tiny_config(model="unet", noise=0.01)
-    config.save(tmp_path / "config.json")
-    assert TrainConfig.load(tmp_path / "config.json") == config
-    with pytest.raises(ValueError, match="Unknown model 'resnet'"):
-        TrainConfig(model="resnet")
-    with pytest.raises(ValueError, match="0 < lr_final <= lr_init"):
-        TrainConfig(lr_init=1e-4, lr_final=1e-3)
-    with pytest.raises(ValueError, match="epochs >= 1. Received 0"):
-        TrainConfig(epochs=0)
-
-
-def event_tags(folder):
-    tags = set()
-    for path in glob.glob(os.path.join(folder, "**", "events.out.tfevents.*"), recursive=True):
-        for event in tf.compat.v1.train.summary_iterator(path):
-            tags.update(value.tag for value in event.summary.value)
-    return tags
-
-
-def test_train_writes_the_run_folder_and_tensorboard_summaries(tmp_path):
-    x, y = tiny_problem()
-    model, history = train(tiny_config(), (x, y), (x[:4], y[:4]), tmp_path,
-                           preview=(x[:2], y[:2]), verbose=0)
-    for name in ("config.json", "model.keras", "best.keras"):
-        assert (tmp_path / name).exists()
-    assert not (tmp_path / "backup").exists()  # removed once the run finished
-    tags = event_tags(tmp_path / "tensorboard")
-    assert {"epoch_loss", "epoch_psnr", "epoch_learning_rate"} <= tags
-    assert {"images/input", "images/output", "images/target", "images/residual"} <= tags
-    assert {"filters/layer_1/top", "filters/layer_2/centre", "smoothing/layer_1", "dt/layer_2"} <= tags
-    reloaded = keras.saving.load_model(tmp_path / "model.keras")
-    np.testing.assert_allclose(reloaded(x), model(x), atol=1e-6)
-
-
 class Interrupt(keras.callbacks.Callback):
+    """Raises KeyboardInterrupt at the end of epoch `epoch` (0-based), after the backup."""
+
+    def __init__(self, epoch=0):
+        super().__init__()
+        self.epoch = epoch
+
     def on_epoch_end(self, epoch, logs=None):
-        raise KeyboardInterrupt
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
 
 
 class RecordEpochs(keras.callbacks.Callback):
@@ -94,44 +71,131 @@ class RecordEpochs(keras.callbacks.Callback):
         self.epochs.append(epoch)
 
 
-def test_an_interrupted_run_resumes_at_the_next_epoch(tmp_path):
-    x, y = tiny_problem()
-    config = tiny_config(epochs=3)
+def test_an_interrupted_fit_resumes_at_the_next_epoch_with_its_weights(tmp_path):
+    pairs, run_spec = tiny_pairs(), tiny_spec(epochs=3)
     with pytest.raises(KeyboardInterrupt):
-        train(config, (x, y), (x[:4], y[:4]), tmp_path, verbose=0, callbacks=[Interrupt()])
-    assert (tmp_path / "backup").exists()
+        fit(run_spec, pairs, tmp_path, verbose=0, callbacks=[Interrupt(0)])
+    assert [epoch for epoch, _ in backups(tmp_path)] == [1]
     record = RecordEpochs()
-    train(config, (x, y), (x[:4], y[:4]), tmp_path, verbose=0, callbacks=[record])
-    assert record.epochs == [1, 2]  # epoch index 1 is the second epoch
+    model, summary, notes = fit(run_spec, pairs, tmp_path, verbose=0, callbacks=[record])
+    assert record.epochs == [1, 2] and notes == []  # epoch index 1 is the second epoch
+    assert summary["epochs_trained"] == 3 and summary["epochs_this_session"] == 2
+    # the uninterrupted run ends with the same weights up to shuffling's randomness: at
+    # least the optimizer went on counting from the backup (3 epochs of 2 steps)
+    assert int(model.optimizer.iterations) == 6
+    assert [epoch for epoch, _ in backups(tmp_path)] == [3, 2]  # the last two kept
 
 
-def test_divergence_stops_with_a_message_naming_learning_rate_and_dt(tmp_path):
-    x, y = tiny_problem()
-    y[0, 0, 0, 0] = np.inf
-    with pytest.raises(TrainingDiverged, match=r"learning rate is too high.*dt per layer: \[.*best checkpoint"):
-        train(tiny_config(), (x, y), (x[:4], y[:4]), tmp_path, verbose=0)
+@pytest.mark.parametrize("damage", [b"", b"not an HDF5 file", "truncate"])
+def test_a_damaged_newest_backup_falls_back_to_the_one_before(tmp_path, damage):
+    pairs, run_spec = tiny_pairs(), tiny_spec(epochs=4)
+    with pytest.raises(KeyboardInterrupt):
+        fit(run_spec, pairs, tmp_path, verbose=0, callbacks=[Interrupt(1)])
+    newest = tmp_path / "epoch-0002.weights.h5"
+    newest.write_bytes(newest.read_bytes()[:1000] if damage == "truncate" else damage)
+    record = RecordEpochs()
+    _, _, notes = fit(run_spec, pairs, tmp_path, verbose=0, callbacks=[record])
+    assert record.epochs == [1, 2, 3]  # resumed after epoch 1, not stuck, not from scratch
+    assert len(notes) == 1 and str(newest) in notes[0] and "falling back" in notes[0]
+
+
+def test_no_readable_backup_starts_from_scratch_with_a_note(tmp_path):
+    pairs, run_spec = tiny_pairs(), tiny_spec()
+    (tmp_path / "epoch-0001.weights.h5").write_bytes(b"")
+    record = RecordEpochs()
+    model, _, notes = fit(run_spec, pairs, tmp_path, verbose=0, callbacks=[record])
+    assert record.epochs == [0, 1] and "starts from scratch" in notes[-1]
+    assert np.isfinite(np.asarray(model(pairs.test[0]))).all()
+
+
+def test_a_kill_while_the_backup_is_written_leaves_the_previous_backup_whole(tmp_path):
+    pairs, run_spec = tiny_pairs(), tiny_spec(epochs=3)
+
+    class KilledWhileSaving(EpochBackup):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:  # the second epoch's backup: die half way through the write
+                def half(path):
+                    open(path, "wb").write(b"\x89HDF partial")
+                    raise KeyboardInterrupt
+                self.model.save_weights = half
+            super().on_epoch_end(epoch, logs)
+
+    from diffnet_tf import training
+    real = training.EpochBackup
+    training.EpochBackup = KilledWhileSaving
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            fit(run_spec, pairs, tmp_path, verbose=0)
+    finally:
+        training.EpochBackup = real
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch-0001.json",
+                                                          "epoch-0001.weights.h5",
+                                                          "epoch-0002.json"]
+    record = RecordEpochs()
+    _, _, notes = fit(run_spec, pairs, tmp_path, verbose=0, callbacks=[record])
+    assert record.epochs == [1, 2] and notes == []
+
+
+def test_early_stopping_keeps_the_best_epoch_and_says_when(tmp_path):
+    pairs = tiny_pairs()
+    run_spec = tiny_spec(epochs=30, patience=1, lr_init=0.5, lr_final=0.5)  # unstable: stops
+    model, summary, _ = fit(run_spec, pairs, tmp_path, verbose=0)
+    assert summary["stopped_early"] and summary["epochs_trained"] < 30
+    assert 1 <= summary["best_epoch"] < summary["epochs_trained"]
+
+
+def test_divergence_stops_with_a_message_naming_learning_rate_dt_and_the_backup(tmp_path):
+    pairs = tiny_pairs()
+    pairs.train[1][0, 0, 0, 0] = np.inf
+    with pytest.raises(TrainingDiverged, match=r"train.lr_init, flag --lr_init.*dt per layer: "
+                                               r"\[.*--dt_init.*No epoch was completed"):
+        fit(tiny_spec(), pairs, tmp_path, verbose=0)
 
 
 def test_evaluate_reports_model_and_do_nothing_baseline():
-    x, y = tiny_problem()
+    pairs = tiny_pairs()
     identity = keras.Sequential([keras.Input((16, 16, 1)), keras.layers.Identity()])
-    result = evaluate(identity, x, y)
+    result = evaluate(identity, *pairs.train)
     assert result["model"] == result["input"]
-    assert set(result["model"]) == {"psnr_mean", "psnr_std", "psnr_batch", "relative_l2_mean", "ssim_mean"}
+    assert set(result["model"]) == {"psnr_mean", "psnr_std", "psnr_batch", "relative_l2_mean",
+                                    "ssim_mean"}
     assert np.isfinite(result["input"]["psnr_mean"])
 
 
-def test_a_trained_model_loads_in_a_fresh_process_with_its_loss(tmp_path):
-    import subprocess
-    import sys
-
-    x, y = tiny_problem()
-    model, _ = train(tiny_config(epochs=1), (x, y), (x[:4], y[:4]), tmp_path, verbose=0)
-    np.save(tmp_path / "x.npy", x)
+def test_a_saved_model_loads_in_a_fresh_process_with_its_loss(tmp_path):
+    pairs = tiny_pairs()
+    model, _, _ = fit(tiny_spec(epochs=1), pairs, tmp_path / "backup", verbose=0)
+    save_model(model, tmp_path / "model.keras")
+    np.save(tmp_path / "x.npy", pairs.test[0])
     script = (
         "import keras, numpy as np, diffnet_tf\n"
         f"m = keras.saving.load_model({str(tmp_path / 'model.keras')!r})\n"
         f"np.save({str(tmp_path / 'y.npy')!r}, np.asarray(m(np.load({str(tmp_path / 'x.npy')!r}))))\n"
     )
     subprocess.run([sys.executable, "-c", script], check=True, capture_output=True)
-    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), model(x), atol=1e-6)
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), model(pairs.test[0]), atol=1e-6)
+
+
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04 truncated zip"])
+def test_a_damaged_model_file_is_named_as_not_a_valid_keras_file(tmp_path, content):
+    (tmp_path / "model.keras").write_bytes(content)
+    with pytest.raises(ValueError, match="model.keras' is not a valid .keras file"):
+        load_model(tmp_path / "model.keras")
+    with pytest.raises(FileNotFoundError, match="No saved model at"):
+        load_model(tmp_path / "missing.keras")
+
+
+def test_saving_a_model_is_atomic(tmp_path):
+    model = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Identity()])
+    save_model(model, tmp_path / "model.keras")
+    before = (tmp_path / "model.keras").read_bytes()
+
+    def dies_half_way(path):
+        open(path, "wb").write(b"PK partial")
+        raise KeyboardInterrupt
+
+    model.save = dies_half_way
+    with pytest.raises(KeyboardInterrupt):
+        save_model(model, tmp_path / "model.keras")
+    assert (tmp_path / "model.keras").read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["model.keras"]  # no temporary left

@@ -1,0 +1,86 @@
+"""The figures of a run folder, from its trained model and its data (`runs.execute`'s
+`figures` argument), and the figures that compare runs.
+
+    reconstructions(model, pairs, folder)   Figs. 6/7 (Sect. 5.2) and samples.npz
+    discs(model, pairs, folder)             Figs. 4 and 5 (Sect. 5.1)
+    comparison(folder, other_folder, path)  Figs. 8/9: two runs' reconstructions side by side
+    interpretation(...)                     Figs. 11-13 (Sect. 6.2)
+"""
+
+from pathlib import Path
+
+import numpy as np
+from keras import ops
+
+from diffnet_tf import metrics, plotting
+
+SAMPLES = 4  # test samples shown
+
+
+def reconstructions(model, pairs, folder):
+    """Figs. 6/7: the first test samples (truth, input, reconstruction, residual), and
+    their arrays in samples.npz for comparisons."""
+    inputs, targets = (a[:SAMPLES] for a in pairs.test)
+    outputs = np.asarray(model.predict(inputs, verbose=0))
+    psnr = np.asarray(ops.convert_to_numpy(metrics.psnr(targets, outputs)))
+    input_psnr = np.asarray(ops.convert_to_numpy(metrics.psnr(targets, inputs)))
+    np.savez(Path(folder) / "samples.npz", inputs=inputs, targets=targets, outputs=outputs,
+             psnr=psnr, input_psnr=input_psnr)
+    plotting.reconstructions(targets, inputs, outputs, Path(folder) / "reconstructions.png", psnr)
+
+
+def discs(model, pairs, folder, blur_time=None):
+    """Figs. 4 and 5 for the first test disc: the disc and its blurred version with their
+    Fourier magnitudes, the states F_0..F_K with theirs, and every layer's filter maps."""
+    blurred, disc = pairs.test[0][:1], pairs.test[1][:1]
+    label = "blurred" if blur_time is None else f"blurred (T = {blur_time:g})"
+    plotting.with_fourier({"disc": disc[0], label: blurred[0]},
+                          Path(folder) / "fig4_disc_and_blur.png")
+    trace = model.trace(blurred)
+    states = {f"F_{k}": state[0] for k, state in enumerate(trace["states"])}
+    plotting.with_fourier(states, Path(folder) / "fig5_states.png")
+    plotting.filter_maps([zeta[0] for zeta in trace["filters"]],
+                         Path(folder) / "fig5_filters.png")
+
+
+def comparison(folder, other_folder, path):
+    """Figs. 8/9: the first test sample of two runs on the same data, side by side.
+
+    Args:
+        folder, other_folder: run folders holding figures/samples.npz (`reconstructions`)
+            and spec.json.
+        path: the PNG to write.
+
+    Returns:
+        `path`, or None when the runs' samples differ (not the same data).
+    """
+    ours, theirs = (np.load(Path(f) / "figures" / "samples.npz") for f in (folder, other_folder))
+    if not np.array_equal(ours["targets"], theirs["targets"]):
+        return None
+    names = [Path(f).name.split("_")[0] for f in (folder, other_folder)]
+    outputs = {names[0]: ours["outputs"][0], names[1]: theirs["outputs"][0]}
+    scores = {names[0]: ours["psnr"][0], names[1]: theirs["psnr"][0]}
+    return plotting.comparison(ours["targets"][0], ours["inputs"][0], outputs, scores, path)
+
+
+def interpretation(levels, results, smoothing, diagonal, folder, subtitle):
+    """Figs. 11-13 of the interpretation study.
+
+    Args:
+        levels: the noise levels, in the study's order.
+        results: {level key: `analysis.filter_statistics` numbers} in the same order.
+        smoothing, diagonal: per level, the list of S and zeta_5 maps (H, W) per layer.
+        folder: where the PNGs go.
+        subtitle: the data, for Fig. 13's title.
+    """
+    folder = Path(folder)
+    rows = [f"noise {level:g}" for level in levels]
+    columns = [f"layer {k + 1}" for k in range(max(len(row) for row in smoothing))]
+    plotting.image_grid(smoothing, folder / "fig11_smoothing.png", columns, rows)
+    plotting.image_grid(diagonal, folder / "fig12_diagonal.png", columns, rows)
+    per_layer = [r["alpha_per_layer"] for r in results.values()]
+    plotting.alpha_vs_noise(levels, [r["alpha_mean"] for r in results.values()],
+                            folder / "fig13_alpha_vs_noise.png",
+                            std=[r["alpha_std_over_images"] for r in results.values()],
+                            per_layer=per_layer if len({len(a) for a in per_layer}) == 1 else None,
+                            title=f"Fig. 13: {subtitle}")
