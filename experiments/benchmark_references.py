@@ -14,10 +14,9 @@ import keras
 import numpy as np
 from keras import ops
 
+from diffnet_tf import protocols
 from diffnet_tf.layers import FilterEstimator
 from diffnet_tf.models import DiffusionStack
-
-PM_STEPS, PM_DT, PM_LAMBDA = 4, 0.1, 0.2  # Sect. 5.2
 
 
 def original_update(u, zeta, dt):
@@ -142,7 +141,8 @@ def _sparse_pm_operator(image, lam):
     return -(d_rows.T @ k_rows @ d_rows + d_cols.T @ k_cols @ d_cols)
 
 
-def sparse_perona_malik(image, steps=PM_STEPS, dt=PM_DT, lam=PM_LAMBDA):
+def sparse_perona_malik(image, steps=protocols.PM_STEPS, dt=protocols.PM_DT,
+                        lam=protocols.PM_LAMBDA):
     """Perona-Malik for one (n, n) image as the released MATLAB script computes it.
 
     AnisoDiff2d with 'NonLinear', 'Explicit': for every step a new sparse operator L of the

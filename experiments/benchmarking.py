@@ -1,50 +1,6 @@
-"""Benchmark: DiffNet's speed against the original formulation, the U-Net and the compute floor.
-
-    python -m experiments.benchmark            # full run, about 4 minutes on 2 CPU cores
-    python -m experiments.benchmark --quick    # fewer repetitions, under 2 minutes
-
-Prints a table and writes runs/benchmark/<YYYY-MM-DD>.json (<YYYY-MM-DD_HHMMSS>.json if that
-exists) with the machine, backend, versions, settings, every repetition of every figure and
-the target checks.
-
-What is measured (96x96 float32 images, training batch 16, inference batch 64):
-    diffnet       DiffNet-5 with 4-layer estimators, the paper's Neumann boundary.
-    diffnet_zero  the same with the zero boundary of the released code.
-    original      the released TF1 code's formulation of the layer (`original_update`): zero
-                  rows/columns concatenated to shift, each filter channel sliced and reshaped
-                  on its own; same estimators, same 101,310 parameters. Benchmark only
-                  (experiments/benchmark_references.py, like the floor and the sparse
-                  reference below).
-    floor         the compute floor (`ComputeFloor`): the same five estimator CNNs in
-                  sequence with no stencil update and no dt, each fed the first filter map of
-                  the one before; what DiffNet cannot go below.
-    unet          the U-Net baseline (34,512,705 parameters).
-  For each: one optimizer step (Adam, MSE, `model.train_on_batch` after `model.compile`, the
-  same for every model) and inference (`model.predict_on_batch`). Each figure is the median
-  of --repeats timed repetitions after --warmup untimed rounds (which compile); the models
-  take turns within each round (round robin), so machine noise hits all of them alike, and
-  every ratio comes from the same run. The process's CPU time is recorded as well: other
-  programs taking a core inflate the wall time but hardly the CPU time, so each check also
-  gives its CPU-time ratio; the JSON records how many cores other programs used meanwhile
-  (from /proc/stat), and a note says when the machine was busy.
-    Perona-Malik pair generation (4 steps of dt 0.1, lambda 0.2): images/s of the library's
-  batched solver (`diffnet_tf.datasets.pairs_from_images`, one XLA-compiled solve per chunk
-  of images) against a per-image sparse-matrix reference (`sparse_perona_malik`, SciPy) that
-  builds the 5-point operator for every image and step, as the released MATLAB script
-  (AnisoDiff2d) does. Without SciPy that row is skipped with a note.
-    Peak memory of a training step (DiffNet, U-Net): each model trains in a fresh Python
-  process; the figure is that process's peak resident set size (VmHWM) minus its peak after
-  the imports, i.e. weights, Adam slots, gradients, activations and the traced graph.
-
-Backends: the model part uses Keras APIs and NumPy inputs only, so it runs on JAX too:
-    pip install jax  &&  KERAS_BACKEND=jax python -m experiments.benchmark
-The Perona-Malik rows time TensorFlow code and are skipped under another backend, with a
-note. On a GPU machine the same commands time the models on the GPU (the JSON lists the
-accelerators found); the targets below are for a 2-core CPU with TensorFlow.
-
-Targets (2-core CPU, TensorFlow): DiffNet's training step <= 1.10 x the compute floor's;
-DiffNet (zero) at least as fast as the original formulation; DiffNet's training throughput
->= 4 x the U-Net's; pair generation >= 5,000 images/s and >= 50 x the sparse reference.
+"""The benchmark's machinery (experiments.benchmark is its command): timing of training
+steps and inference, Perona-Malik pair generation against a sparse reference, peak
+training memory, the target checks, the table and the JSON record.
 """
 
 import dataclasses
@@ -60,37 +16,12 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
-from absl import app, flags
 
 import diffnet_tf
-from diffnet_tf import datasets, physics
+from diffnet_tf import datasets, physics, protocols, spec
 from diffnet_tf.models import DiffNet, UNet
-from experiments import common
-from experiments.benchmark_references import (PM_DT, PM_LAMBDA, PM_STEPS, ComputeFloor,
-                                              OriginalDiffNet, have_scipy, sparse_perona_malik)
-
-flags.DEFINE_bool("quick", False, "Fewer repetitions and images: a run under 2 minutes.")
-flags.DEFINE_integer("repeats", None, "Timed repetitions per figure (default 15; 3 quick).",
-                     lower_bound=1)
-flags.DEFINE_integer("warmup", None, "Untimed rounds first, which compile (default 2; 1 quick).",
-                     lower_bound=1)
-flags.DEFINE_integer("image_size", 96, "Side of the square images.", lower_bound=8)
-flags.DEFINE_integer("inference_batch_size", 64, "Images per inference call.", lower_bound=1)
-flags.DEFINE_enum("jit_compile", "auto", ["auto", "true", "false"],
-                  "model.compile's jit_compile ('auto': what model.fit uses; on TensorFlow's "
-                  "CPU it resolves to no XLA).")
-flags.DEFINE_integer("pm_images", None, "Images per Perona-Malik repetition (default 3000; "
-                     "1000 quick).", lower_bound=1)
-flags.DEFINE_integer("sparse_images", None, "Images per repetition of the sparse reference "
-                     "(default 8; 2 quick).", lower_bound=1)
-flags.DEFINE_bool("memory", True, "Measure the peak memory of a training step (subprocesses).")
-# Shared with the studies (experiments/common.py): --batch_size (training step, 16),
-# --seed, --out_dir (here runs/benchmark when unset) and --unet_filters (64: 34.5M parameters).
-for _name in ("batch_size", "seed", "out_dir", "unet_filters"):
-    flags.declare_key_flag(_name)  # listed by --help
-
-FLAGS = flags.FLAGS
+from experiments.benchmark_references import (ComputeFloor, OriginalDiffNet, have_scipy,
+                                              sparse_perona_malik)
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_NAMES = ("diffnet", "diffnet_zero", "original", "floor", "unet")
@@ -135,18 +66,18 @@ class Settings:
 
     repeats: int = FULL["repeats"]
     warmup: int = FULL["warmup"]
-    image_size: int = 96
-    batch_size: int = 16
+    image_size: int = protocols.STL10_SIDE
+    batch_size: int = protocols.BATCH_SIZE
     inference_batch_size: int = 64
     jit_compile: str = "auto"
-    unet_filters: int = 64
+    unet_filters: int = protocols.UNET_FILTERS
     pm_images: int = FULL["pm_images"]
     sparse_images: int = FULL["sparse_images"]
     memory: bool = True
     seed: int = 0
 
 
-def make_model(name, image_size, unet_filters=64):
+def make_model(name, image_size, unet_filters=protocols.UNET_FILTERS):
     """One of MODEL_NAMES, built for (None, image_size, image_size, 1) inputs."""
     model = {
         "diffnet": lambda: DiffNet(),
@@ -256,9 +187,10 @@ def time_pair_generation(settings):
     """
     size, repeats, warmup = settings.image_size, settings.repeats, settings.warmup
     images = random_images(settings.pm_images, size, settings.seed)
+    data = spec.preset("perona_malik").data  # Sect. 5.2's physics, no noise
 
     def generate():
-        datasets.pairs_from_images(images, "pm_inverse", steps=PM_STEPS, dt=PM_DT, lam=PM_LAMBDA)
+        datasets.pairs_from_images(images, data)
 
     for _ in range(warmup):
         generate()
@@ -272,8 +204,8 @@ def time_pair_generation(settings):
     def reference():
         return np.stack([sparse_perona_malik(image) for image in few])
 
-    expected = physics.perona_malik(few[..., None], PM_STEPS, PM_DT, PM_LAMBDA,
-                                    boundary="original").numpy()[..., 0]
+    expected = keras.ops.convert_to_numpy(
+        physics.perona_malik(few[..., None], convention="original"))[..., 0]
     difference = float(np.abs(reference() - expected).max())  # also the warm-up
     result["sparse_reference"] = summarize([_timed(reference) for _ in range(repeats)],
                                            len(few))
@@ -325,7 +257,7 @@ def peak_training_memory(name, settings):
     arguments = dict(name=name, image_size=settings.image_size,
                      batch_size=settings.batch_size, jit_compile=settings.jit_compile,
                      unet_filters=settings.unet_filters, seed=settings.seed)
-    code = ("import json, sys; from experiments.benchmark import memory_probe; "
+    code = ("import json, sys; from experiments.benchmarking import memory_probe; "
             "print(json.dumps(memory_probe(**json.loads(sys.argv[1]))))")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3",
                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
@@ -349,28 +281,33 @@ def machine_info():
     except OSError:
         pass
     backend = keras.backend.backend()
-    if backend == "jax":
-        import jax
-
-        accelerators = [str(d) for d in jax.devices() if d.platform != "cpu"]
-    else:
-        accelerators = [d.name for d in tf.config.list_physical_devices() if d.device_type != "CPU"]
-    versions = {"python": platform.python_version(), "tensorflow": tf.__version__,
-                "keras": keras.__version__, "numpy": np.__version__,
-                "diffnet_tf": diffnet_tf.__version__}
-    if have_scipy():
-        import scipy
-
-        versions["scipy"] = scipy.__version__
-    if backend == "jax":
-        versions["jax"] = sys.modules["jax"].__version__
+    versions = {"python": platform.python_version(), "keras": keras.__version__,
+                "numpy": np.__version__, "diffnet_tf": diffnet_tf.__version__}
+    for package in ("tensorflow", "jax", "torch", "scipy"):
+        if package in sys.modules or package == "scipy" and have_scipy():
+            versions[package] = __import__(package).__version__
     return {
         "machine": {"platform": platform.platform(), "processor": processor,
                     "cpu_count": os.cpu_count(), "load_average_at_start": os.getloadavg(),
-                    "accelerators": accelerators},
+                    "accelerators": accelerators(backend)},
         "backend": backend,
         "versions": versions,
     }
+
+
+def accelerators(backend):
+    """The accelerators the backend sees (names), empty on a CPU-only machine."""
+    if backend == "jax":
+        import jax
+
+        return [str(d) for d in jax.devices() if d.platform != "cpu"]
+    if backend == "torch":
+        import torch
+
+        return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    import tensorflow as tf
+
+    return [d.name for d in tf.config.list_physical_devices() if d.device_type != "CPU"]
 
 
 def _check(measured, comparison, limit, cpu_ratio=None):
@@ -503,23 +440,26 @@ def output_path(out_dir, now):
     return path if not path.exists() else path.with_name(f"{now:%Y-%m-%d_%H%M%S}.json")
 
 
-def settings_from_flags():
-    defaults = QUICK if FLAGS.quick else FULL
-    chosen = {name: defaults[name] if FLAGS[name].value is None else FLAGS[name].value
-              for name in defaults}
-    return Settings(image_size=FLAGS.image_size, batch_size=FLAGS.batch_size,
-                    inference_batch_size=FLAGS.inference_batch_size,
-                    jit_compile=FLAGS.jit_compile, unet_filters=FLAGS.unet_filters,
-                    memory=FLAGS.memory, seed=FLAGS.seed, **chosen)
+def settings_from_values(values):
+    """The Settings of the benchmark's parsed flags (a dict): --quick picks the defaults
+    of the repetition counts, any flag set overrides them."""
+    defaults = QUICK if values["quick"] else FULL
+    chosen = {name: defaults[name] if values[name] is None else values[name] for name in defaults}
+    fixed = {name: values[name] for name in ("image_size", "inference_batch_size", "jit_compile",
+                                             "memory")}
+    defaults = {"batch_size": protocols.BATCH_SIZE, "unet_filters": protocols.UNET_FILTERS,
+                "seed": 0}
+    shared = {name: fallback if values[name] is None else values[name]
+              for name, fallback in defaults.items()}
+    return Settings(**shared, **fixed, **chosen)
 
 
 def measure(settings, backend):
-    """Every measurement of a run: models, pair generation (TensorFlow only), memory.
+    """Every measurement of a run: models, pair generation, memory.
 
     Returns:
         dict of JSON-ready results: parameters, jit_compile_resolved, models,
-        other_programs_cores, pair_generation (None off TensorFlow), peak_training_memory,
-        checks, notes, phase_s.
+        other_programs_cores, pair_generation, peak_training_memory, checks, notes, phase_s.
     """
     started = time.perf_counter()
     keras.utils.set_random_seed(settings.seed)
@@ -534,16 +474,11 @@ def measure(settings, backend):
     results["other_programs_cores"] = {"model timing": others}
     del models
     phases = {"models": time.perf_counter() - started}
-    pairs, notes = None, []
-    if backend == "tensorflow":
-        print("Timing Perona-Malik pair generation")
-        pairs, others = other_programs_cores(time_pair_generation, settings)
-        results["other_programs_cores"]["pair generation"] = others
-        notes += [pairs["note"]] if "note" in pairs else []
-        phases["pair_generation"] = time.perf_counter() - started - sum(phases.values())
-    else:
-        notes.append("Perona-Malik rows skipped: the solver is TensorFlow code; run them with "
-                     "KERAS_BACKEND=tensorflow")
+    print("Timing Perona-Malik pair generation")
+    pairs, others = other_programs_cores(time_pair_generation, settings)
+    results["other_programs_cores"]["pair generation"] = others
+    notes = [pairs["note"]] if "note" in pairs else []
+    phases["pair_generation"] = time.perf_counter() - started - sum(phases.values())
     memory = {}
     if settings.memory:
         print("Measuring peak training memory in fresh processes")
@@ -555,35 +490,29 @@ def measure(settings, backend):
             "notes": ([busy] if busy else []) + notes, "phase_s": phases}
 
 
-def main(argv):
-    del argv
-    tf.get_logger().setLevel("ERROR")  # one train function per model reads as "retracing"
+def run(settings, out_dir, quick):
+    """Measures, prints the tables and checks, and writes the JSON; returns its path."""
     started = time.perf_counter()
-    settings = settings_from_flags()
     record = machine_info()
     print(f"Benchmark on {record['machine']['processor']} ({record['machine']['cpu_count']} "
           f"CPUs), backend {record['backend']}, {settings}")
     results = measure(settings, record["backend"])
-    accelerators = record["machine"]["accelerators"]
+    found = record["machine"]["accelerators"]
     results["notes"].append(
-        "accelerators found: " + ", ".join(accelerators) if accelerators else
-        "no GPU on this machine: every figure is CPU-only and the issue's GPU run (target 6) "
-        "was not done here; the CPU targets are the ones checked")
+        "accelerators found: " + ", ".join(found) if found else
+        "no GPU on this machine: every figure is CPU-only; the CPU targets are the ones checked")
     table = format_table(results["models"], results["parameters"],
                          results["peak_training_memory"], results["pair_generation"])
     print(f"\n{table}\n\n{format_checks(results['checks'])}")
     for note in results["notes"]:
         print(f"Note: {note}")
     record.update(date=datetime.datetime.now().isoformat(timespec="seconds"),
-                  settings={"quick": FLAGS.quick, **dataclasses.asdict(settings)},
+                  settings={"quick": quick, **dataclasses.asdict(settings)},
                   methods=METHODS, **results, table=table,
                   wall_time_s=time.perf_counter() - started)
     record["machine"]["load_average_at_end"] = os.getloadavg()
-    path = output_path(common.resolve(FLAGS.out_dir, "runs/benchmark"), datetime.datetime.now())
+    path = output_path(out_dir, datetime.datetime.now())
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=2))
     print(f"Wrote {path} ({record['wall_time_s']:.0f} s)")
-
-
-if __name__ == "__main__":
-    app.run(main)
+    return path

@@ -4,67 +4,52 @@
     python -m experiments.deconvolution --epochs=500 --lr_init=0.002 --lr_final=0.000004
                                         # shorter: 1 h 19 min on 2 cores, 79.8 dB (batch form)
 
-The paper's protocol: 1024 training and 128 test images (64x64) of one disc each, of
-random radius and contrast; heat-equation blur with zero Neumann boundary to T = 1, no
-noise; DiffNet with 3 diffusion layers (4-layer estimators) and a final ReLU; batch 16,
-Adam 4e-4 -> 1e-6 over 1000 epochs. `--max_discs=4` makes a harder variant: 1-4
-overlapping discs per image, with edges between two contrasts.
-Writes runs/deconvolution/<run>/ with config.json, metrics.json, model.keras, figures/
-(Fig. 4: a disc and its blurred version with Fourier magnitudes; Fig. 5: the states
-F_0..F_3 with Fourier magnitudes, and every layer's filter maps) and tensorboard/.
+The paper's protocol (the preset 'deconvolution' of diffnet_tf/protocols.py): 1024
+training and 128 test images (64x64) of one disc each, of random radius and contrast;
+heat-equation blur with zero Neumann boundary to T = 1, no noise; DiffNet with 3 diffusion
+layers (4-layer estimators) and a final ReLU; batch 16, Adam 4e-4 -> 1e-6 over 1000 epochs.
+`--max_discs=4` makes a harder variant: 1-4 overlapping discs per image, with edges between
+two contrasts.
+
+Writes runs/deconvolution/<run folder>/ (README, "Run folders"): spec.json, metrics.json,
+model.keras, figures/ (Fig. 4: a disc and its blurred version with Fourier magnitudes;
+Fig. 5: the states F_0..F_3 with Fourier magnitudes, and every layer's filter maps) and
+tensorboard/. The same command again resumes or reports the run (--overwrite retrains).
 """
 
-import os
+import functools
 
-from absl import app, flags
+from absl import flags
 
-from diffnet_tf import datasets, plotting
-from experiments import common
+from experiments import cli
 
-FLAGS = common.FLAGS
-BLUR_TIME = 1.0
-flags.DEFINE_integer("max_discs", 1, "The most discs in one image (the paper's: 1); more "
-                     "make overlapping discs with several contrast levels, a harder task.",
-                     lower_bound=1)
-
-
-PAPER = dict(num_layers=3, epochs=1000, train_size=1024, val_size=128, test_size=128)
-
-
-def write_figures(model, test_pairs, run_dir):
-    """Figs. 4 and 5 for the first test disc."""
-    blurred, disc = test_pairs[0][:1], test_pairs[1][:1]
-    figures = os.path.join(run_dir, "figures")
-    plotting.with_fourier({"disc": disc[0], f"blurred (T = {BLUR_TIME:g})": blurred[0]},
-                          os.path.join(figures, "fig4_disc_and_blur.png"))
-    trace = model.trace(blurred)
-    states = {f"F_{k}": state[0] for k, state in enumerate(trace["states"])}
-    plotting.with_fourier(states, os.path.join(figures, "fig5_states.png"))
-    plotting.filter_maps([zeta[0] for zeta in trace["filters"]],
-                         os.path.join(figures, "fig5_filters.png"))
+FLAGS = flags.FlagValues()
+cli.define_flags(FLAGS, "max_discs", "heat_time", "train_size", "val_size", "test_size",
+                 "layers", "estimator_depth", "width", "boundary", "dt_init", "epochs",
+                 "batch_size", "lr_init", "lr_final", "seed", "out_dir", "data_dir",
+                 "overwrite", "strategy", "verbose")
 
 
 def main(argv):
     del argv
-    config = common.config_from_flags("diffnet", "heat_inverse", "discs", 0.0, PAPER,
-                                      image_size=64, max_discs=FLAGS.max_discs)
-    out_dir = common.resolve(FLAGS.out_dir, os.path.join("runs", "deconvolution"))
-    run_dir = os.path.join(out_dir, f"diffnet{config.num_layers}_discs{config.max_discs}"
-                                    f"_n{config.train_size}_e{config.epochs}_s{config.seed}")
-    print(f"Disc deconvolution (heat equation, T = {BLUR_TIME:g}): {config.train_size} "
-          f"training / {config.test_size} test discs, {config.epochs} epochs -> {run_dir}")
-    pairs = {
-        split: datasets.make_pairs("heat_inverse", split, dataset="discs", n=n, t=BLUR_TIME,
-                                   seed=config.seed, max_discs=config.max_discs,
-                                   data_dir=FLAGS.data_dir, verbose=min(FLAGS.verbose, 1))
-        for split, n in (("train", config.train_size), ("test", config.test_size))
-    }
-    model, results = common.run(config, pairs["train"], pairs["test"], run_dir,
-                                strategy=common.strategy_from_flags(), verbose=FLAGS.verbose)
-    write_figures(model, pairs["test"], run_dir)
-    print(common.summary_line("diffnet", results))
-    print(f"relative l2 error (test): {results['test']['relative_l2_mean']:.3g}")
+    from diffnet_tf import datasets, figures, runs, spec  # after cli.start's set-up
+
+    datasets.use_classic_xla_cpu_emitter()
+    values = FLAGS.flag_values_dict()
+    run_spec = cli.spec_from_flags(spec.preset("deconvolution"), values)
+    cli.check_folders(values, "out_dir", "data_dir")
+    data = run_spec.data
+    print(f"Disc deconvolution (heat equation, T = {data.heat_time:g}): {data.train_size} "
+          f"training / {data.test_size} test images of up to {data.max_discs} disc(s), "
+          f"{run_spec.train.epochs} epochs")
+    result = runs.execute(run_spec, cli.output_root(values, "deconvolution"),
+                          values["data_dir"], values["overwrite"], values["verbose"],
+                          figures=functools.partial(figures.discs, blur_time=data.heat_time),
+                          strategy=cli.strategy(values["strategy"]))
+    cli.report(result)
+    print(f"relative l2 error (test): {result.metrics['test']['relative_l2_mean']:.3g}, "
+          f"PSNR in the released code's batch form: {result.metrics['test']['psnr_batch']:.2f} dB")
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.start(main, FLAGS)

@@ -4,12 +4,13 @@
     python -m experiments.generalisation --problem=forward        # the forward problem
     python -m experiments.generalisation --noise=0.01             # inversion with 1% noise
     python -m experiments.generalisation --dataset=synthetic --sizes=10,50,100,500,1000 \\
-        --epochs=3 --epoch_images=200 --patience=1 --val_size=50 --test_size=100  # CPU
+        --epochs=2 --epoch_images=200 --patience=1 --val_size=50 --test_size=100  # CPU
 
-Every (model, size) cell trains on the first `size` images of the train split with the
-Perona-Malik protocol of Sect. 5.2 (`--epochs` is an upper bound) and stops early once the
-validation loss has not improved for `--patience` epochs, keeping the weights of the best
-epoch (the paper "aborted the procedure when the networks started to clearly overfit").
+Every (model, size) cell is a run (the presets 'generalisation' and 'generalisation_unet'
+of diffnet_tf/protocols.py, with the cell's training-set size): the Perona-Malik protocol
+of Sect. 5.2 (`--epochs` is an upper bound), stopped once the validation loss has not
+improved for `--patience` epochs, keeping the weights of the best epoch (the paper
+"aborted the procedure when the networks started to clearly overfit").
 
 Choices the paper leaves open:
 - Validation (for early stopping only) takes the `--val_size` train-split images right
@@ -23,199 +24,157 @@ Choices the paper leaves open:
   images follow the paper's protocol unchanged. Early stopping and the learning-rate
   decay count these (longer) epochs.
 
-Writes <out_dir>/<problem>_<dataset>_<pm_boundary>_noise<level>/:
-results.json (one entry per finished cell: test PSNR mean and std, the input's PSNR, the
-images used, epochs trained, the best epoch, the configuration), fig10_psnr_vs_size.png,
-and one run folder per cell, <model>_n<size>/ (see experiments/common.py; best.keras is
-deleted, model.keras holds the best epoch's weights). A cell is written to results.json as
-soon as it finishes: the same command again skips finished cells (an interrupted study
-loses at most the cell in flight, which resumes from its last finished epoch, its early
-stopping's memory starting anew) and refuses cells whose stored configuration differs.
+Writes <out_dir>/<problem>_<dataset>_noise<level>/: one run folder per cell (README, "Run
+folders"), results.json (per cell of this command: test PSNR mean and std, the input's,
+the images used, epochs trained, the best epoch, the run folder) and
+fig10_psnr_vs_size.png. Cells are runs: the same command again skips finished cells and
+resumes an interrupted one from its last finished epoch (its early stopping's memory
+starting anew); a cell with any other setting is another run in another folder.
 """
 
-import dataclasses
-import json
 import math
-import os
 
-import keras
 from absl import app, flags
 
-from diffnet_tf import plotting
-from diffnet_tf.training import MODELS
-from experiments import common, perona_malik  # perona_malik: --problem, --noise, --dataset
+from experiments import cli
 
-flags.DEFINE_list("sizes", ["10", "50", "100", "500", "1000", "5000", "10000", "50000", "90000"],
-                  "Training-set sizes (the paper's range: 10 ... 90,000).")
-flags.DEFINE_list("models", ["diffnet", "unet"], "Networks to compare: diffnet, unet.")
-flags.DEFINE_integer("patience", 3, "Early stopping: epochs without a lower validation loss "
-                     "before a cell stops (the best epoch's weights are kept).")
-flags.DEFINE_integer("epoch_images", 5000, "Smaller training sets are repeated within an "
-                     "epoch until it shows at least this many images.")
+FLAGS = flags.FlagValues()
+flags.DEFINE_list("sizes", None, "Training-set sizes (the paper's: 10, 50, 100, 500, 1000, "
+                  "5000, 10000, 50000, 90000).", flag_values=FLAGS)
+flags.DEFINE_list("models", ["diffnet", "unet"], "Networks to compare: diffnet, unet.",
+                  flag_values=FLAGS)
+flags.DEFINE_integer("patience", None, "Early stopping: epochs without a lower validation "
+                     "loss before a cell stops (the best epoch's weights are kept).",
+                     flag_values=FLAGS)
+flags.DEFINE_integer("epoch_images", None, "Smaller training sets are repeated within an "
+                     "epoch until it shows at least this many images (default 5000).",
+                     flag_values=FLAGS)
+flags.DEFINE_enum("problem", "inverse", ["inverse", "forward"],
+                  "inverse: diffused (+ noise) -> clean; forward: clean (+ noise) -> diffused.",
+                  flag_values=FLAGS)
+cli.define_flags(FLAGS, "noise", "dataset", "pm_convention", "val_size", "test_size", "layers",
+                 "estimator_depth", "width", "boundary", "dt_init", "unet_filters", "epochs",
+                 "batch_size", "lr_init", "lr_final", "seed", "out_dir", "data_dir",
+                 "overwrite", "verbose")
+MODELS = ("diffnet", "unet")
 
-FLAGS = flags.FLAGS
-TRAIN_POOL = 90_000  # images of the train split (Sect. 5.2)
-PAPER = dict(perona_malik.PAPER)  # 18 epochs (here an upper bound), val 500, test 10,000
-RESULTS = "results.json"
 
-
-def parse_sizes(values):
-    """The --sizes list as sorted unique ints in 1..90,000."""
+def parse_sizes(values, largest):
+    """The --sizes list as sorted unique ints in 1..largest."""
     try:
         sizes = sorted({int(v) for v in values})
     except ValueError:
-        raise ValueError(f"Expected --sizes to be integers. Received {values}.") from None
-    if not sizes or sizes[0] < 1 or sizes[-1] > TRAIN_POOL:
-        raise ValueError(f"Expected --sizes between 1 and {TRAIN_POOL:,} (the train split). "
-                         f"Received {values}.")
+        raise app.UsageError(f"Expected --sizes to be integers. Received {values}.") from None
+    if not sizes or sizes[0] < 1 or sizes[-1] > largest:
+        raise app.UsageError(f"Expected --sizes between 1 and {largest:,} (the train split). "
+                             f"Received {values}.")
     return sizes
 
 
 def parse_models(values):
-    """The --models list, each one of training.MODELS."""
+    """The --models list, each one of MODELS, without repeats."""
     unknown = [m for m in values if m not in MODELS]
     if not values or unknown:
-        raise ValueError(f"Expected --models from {list(MODELS)}. Received {values}.")
+        raise app.UsageError(f"Expected --models from {list(MODELS)}. Received {values}.")
     return list(dict.fromkeys(values))
 
 
 def positive(name, value):
     if value < 1:
-        raise ValueError(f"Expected --{name} >= 1. Received {value}.")
+        raise app.UsageError(f"Expected --{name} >= 1. Received {value}.")
     return value
 
 
-def cell_plan(size, val_size, epoch_images):
+def cell_plan(size, val_size, epoch_images, train_split):
     """(training images, repeats per epoch) of a cell: the training set shrinks so that
     size + val_size fit in the train split, and is repeated to fill `epoch_images`."""
-    train_images = min(size, TRAIN_POOL - val_size)
+    train_images = min(size, train_split - val_size)
     return train_images, max(1, math.ceil(epoch_images / train_images))
 
 
-def load_results(path):
-    if not os.path.exists(path):
-        return {"cells": {}}
-    with open(path) as f:
-        return json.load(f)
-
-
-def write_results(path, results):
-    """Writes results.json atomically: an interruption leaves the old or the new file."""
-    common.write_json(path + ".tmp", results)
-    os.replace(path + ".tmp", path)
-
-
-def stored_cell(results, key, identity):
-    """The finished cell `key`, or None; raises if it was made with another configuration."""
-    cell = results["cells"].get(key)
-    if cell is not None and cell["identity"] != identity:
-        changed = ", ".join(f"{k}: stored {cell['identity'].get(k)!r}, now {v!r}"
-                            for k, v in sorted(identity.items()) if v != cell["identity"].get(k))
-        raise ValueError(f"Cell {key} in {RESULTS} was trained with other settings ({changed})."
-                         " Use another --out_dir, or delete the file to start again.")
-    return cell
-
-
-def train_cell(config, pool, test_pairs, run_dir, repeat):
-    """Trains one cell with early stopping on the images after its training set.
-
-    Args:
-        config: the cell's TrainConfig (train_size and val_size say what `pool` gives).
-        pool: (inputs, targets) from the start of the train split, at least train_size +
-            val_size images.
-        test_pairs: (inputs, targets) of the test split.
-        run_dir: the cell's run folder.
-        repeat: times the training set is shown per epoch.
-
-    Returns:
-        dict: the cell's numbers for results.json.
-    """
-    n, m = config.train_size, config.val_size
-    stopper = keras.callbacks.EarlyStopping(patience=FLAGS.patience, restore_best_weights=True,
-                                            verbose=min(FLAGS.verbose, 1))
-    _, metrics = common.run(config, tuple(a[:n] for a in pool), test_pairs, run_dir,
-                            strategy=common.strategy_from_flags(), verbose=FLAGS.verbose,
-                            validation=tuple(a[n : n + m] for a in pool), callbacks=[stopper],
-                            repeat=repeat)
-    best = os.path.join(run_dir, "best.keras")
-    if os.path.exists(best):  # the same weights as model.keras (restore_best_weights)
-        os.remove(best)
-    keras.backend.clear_session()  # free the cell's graphs before the next one
-    return dict(
-        {k: metrics[k] for k in ("test", "test_input", "train", "parameters",
-                                 "train_wall_time_s")},
-        train_images=n, val_images=m, epoch_repeats=repeat,
-        epochs_trained=stopper.stopped_epoch + 1 if stopper.stopped_epoch else config.epochs,
-        best_epoch=stopper.best_epoch + 1,
-        stopped_early=stopper.stopped_epoch > 0, run_dir=run_dir,
-    )
-
-
-def plot(results, study_dir, title):
-    curves, input_psnr = {}, None
-    for cell in results["cells"].values():
-        sizes, means, stds = curves.setdefault(cell["identity"]["model"], ([], [], []))
-        sizes.append(cell["size"])
-        means.append(cell["test"]["psnr_mean"])
-        stds.append(cell["test"]["psnr_std"])
-        input_psnr = cell["test_input"]["psnr_mean"]
-    return plotting.psnr_vs_training_size(
-        curves, os.path.join(study_dir, "fig10_psnr_vs_size.png"), input_psnr, title)
-
-
-def pending_cells(results, sizes, models, problem, val_size):
-    """The (key, size, config, identity, repeats) of every cell not yet in `results`."""
-    todo = []
+def study_cells(bases, sizes, epoch_images, train_split):
+    """{'<model>_n<size>': the cell's RunSpec} for every size and model (bases: model ->
+    the RunSpec every cell of that model starts from)."""
+    cells = {}
     for size in sizes:
-        train_images, repeat = cell_plan(size, val_size, FLAGS.epoch_images)
-        for model in models:
-            config = dataclasses.replace(
-                common.config_from_flags(model, problem, FLAGS.dataset, FLAGS.noise, PAPER),
-                train_size=train_images, val_size=val_size)
-            identity = dict(dataclasses.asdict(config), pm_boundary=FLAGS.pm_boundary,
-                            patience=FLAGS.patience, epoch_images=FLAGS.epoch_images)
-            key = f"{model}_n{size}"
-            if stored_cell(results, key, identity) is None:
-                todo.append((key, size, config, identity, repeat))
-    return todo
+        for model, base in bases.items():
+            images, repeats = cell_plan(size, base.data.val_size, epoch_images, train_split)
+            cells[f"{model}_n{size}"] = base.replace(data={"train_size": images},
+                                                     train={"epoch_repeats": repeats})
+    return cells
+
+
+def cell_record(key, cell, result):
+    """A cell's entry in results.json: its setting, its run folder and its figures."""
+    metrics = result.metrics
+    return {"model": cell.model.kind, "size": int(key.rsplit("_n", 1)[1]),
+            "train_images": cell.data.train_size, "val_images": cell.data.val_size,
+            "epoch_repeats": cell.train.epoch_repeats, "run": str(result.path),
+            **{k: metrics[k] for k in ("test", "test_input", "train", "epochs_trained",
+                                       "best_epoch", "stopped_early", "train_seconds")}}
+
+
+def fig10_curves(records):
+    """{model: (sizes, test PSNR means, stds)} from results.json's cells."""
+    curves = {}
+    for record in records.values():
+        sizes, means, stds = curves.setdefault(record["model"], ([], [], []))
+        sizes.append(record["size"])
+        means.append(record["test"]["psnr_mean"])
+        stds.append(record["test"]["psnr_std"])
+    return curves
 
 
 def main(argv):
     del argv
-    if FLAGS.train_size is not None:
-        raise ValueError("Expected --sizes, not --train_size, for the generalisation study. "
-                         f"Received --train_size={FLAGS.train_size}.")
-    sizes, models = parse_sizes(FLAGS.sizes), parse_models(FLAGS.models)
-    positive("patience", FLAGS.patience)
-    positive("epoch_images", FLAGS.epoch_images)
-    val_size = positive("val_size", common.resolve(FLAGS.val_size, PAPER["val_size"]))
-    problem = f"pm_{FLAGS.problem}"
-    study = f"{problem}_{FLAGS.dataset}_{FLAGS.pm_boundary}_noise{FLAGS.noise:g}"
-    out_dir = common.resolve(FLAGS.out_dir, os.path.join("runs", "generalisation"))
-    study_dir = os.path.join(out_dir, study)
-    os.makedirs(study_dir, exist_ok=True)
-    results_path = os.path.join(study_dir, RESULTS)
-    results = load_results(results_path)
-    todo = pending_cells(results, sizes, models, problem, val_size)
-    print(f"Generalisation ({study}): {len(sizes) * len(models) - len(todo)} of "
-          f"{len(sizes) * len(models)} cells done -> {study_dir}")
-    if todo:
-        config = todo[0][2]
-        pool = perona_malik.load_pairs(
-            config, "train", min(max(c[2].train_size for c in todo) + val_size, TRAIN_POOL))
-        test_pairs = perona_malik.load_pairs(config, "test", config.test_size)
-    for i, (key, size, config, identity, repeat) in enumerate(todo, start=1):
-        print(f"[{i}/{len(todo)}] {key}: {config.train_size} training images"
-              f"{f' x{repeat} per epoch' if repeat > 1 else ''}, {val_size} validation, "
-              f"at most {config.epochs} epochs")
-        cell = train_cell(config, pool, test_pairs, os.path.join(study_dir, key), repeat)
-        results["cells"][key] = dict(cell, size=size, identity=identity)
-        write_results(results_path, results)
-        print(common.summary_line(key, cell) + f", best epoch {cell['best_epoch']} of "
-              f"{cell['epochs_trained']}")
-    if results["cells"]:
-        print(f"Wrote {plot(results, study_dir, study)} and {results_path}")
+    from diffnet_tf import datasets, files, plotting, protocols, runs, spec
+
+    datasets.use_classic_xla_cpu_emitter()
+    values = FLAGS.flag_values_dict()
+    sizes = parse_sizes(cli.default(values["sizes"], protocols.GENERALISATION_SIZES), spec.TRAIN_SPLIT)
+    patience = positive("patience", cli.default(values["patience"], protocols.PATIENCE))
+    epoch_images = positive("epoch_images", cli.default(values["epoch_images"], protocols.EPOCH_IMAGES))
+    bases = {model: cli.spec_from_flags(
+        spec.preset("generalisation" if model == "diffnet" else "generalisation_unet").replace(
+            data={"problem": f"pm_{values['problem']}"}, train={"patience": patience}),
+        cli.network_values(values, model))
+        for model in parse_models(values["models"])}
+    cli.check_folders(values, "out_dir", "data_dir")
+    cells = study_cells(bases, sizes, epoch_images, spec.TRAIN_SPLIT)
+    data = next(iter(cells.values())).data
+    study_dir = cli.output_root(values, "generalisation") / (
+        f"{data.problem}_{data.source}_noise{data.noise:g}")
+    todo = [key for key, cell in cells.items()
+            if values["overwrite"] or not runs.RunFolder(study_dir, cell).finished]
+    print(f"Generalisation ({study_dir.name}): {len(cells) - len(todo)} of {len(cells)} cells "
+          f"done -> {study_dir}")
+    pools = None
+    if todo:  # every cell's pairs are the first of the same two pools: make them once
+        largest = max(cells[key].data.train_size for key in todo) + data.val_size
+        pools = tuple(datasets.make_pairs(data, split, n, values["data_dir"],
+                                          verbose=min(values["verbose"], 1))
+                      for split, n in (("train", largest), ("test", data.test_size)))
+    records = {}
+    for key, cell in cells.items():
+        if key in todo:
+            repeats = cell.train.epoch_repeats
+            print(f"[{todo.index(key) + 1}/{len(todo)}] {key}: {cell.data.train_size} training "
+                  f"images{f' x{repeats} per epoch' if repeats > 1 else ''}, "
+                  f"{data.val_size} validation, at most {cell.train.epochs} epochs")
+        result = runs.execute(cell, study_dir, values["data_dir"], values["overwrite"],
+                              values["verbose"], pools=pools)
+        records[key] = cell_record(key, cell, result)
+        print(f"{key}: test PSNR {records[key]['test']['psnr_mean']:.2f} dB (input "
+              f"{records[key]['test_input']['psnr_mean']:.2f} dB), best epoch "
+              f"{records[key]['best_epoch']} of {records[key]['epochs_trained']}"
+              f"{' (finished earlier)' if result.reused else ''}")
+    files.write_json(study_dir / "results.json", {"cells": records})
+    figure = plotting.psnr_vs_training_size(
+        fig10_curves(records), study_dir / "fig10_psnr_vs_size.png",
+        next(iter(records.values()))["test_input"]["psnr_mean"],
+        f"Fig. 10: {data.problem.replace('_', ' ')}, {data.source}, noise {data.noise:g}")
+    print(f"Wrote {figure} and {study_dir / 'results.json'}")
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.start(main, FLAGS)

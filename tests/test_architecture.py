@@ -1,30 +1,48 @@
-"""The package's structural rules from DESIGN.md: backend-agnostic layers and models, and
-imports that flow one way."""
+"""The structural rules of docs/DESIGN.md, enforced: imports flow one way through the
+library, layers and models use keras.ops only, and the experiments read their flags only
+in main, never import each other, and import the library only inside main."""
 
 import ast
 import pathlib
 import re
+import sys
+import textwrap
 
 import pytest
 
-PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "diffnet_tf"
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "diffnet_tf"
+EXPERIMENTS = ROOT / "experiments"
 
-# What each module may import from diffnet_tf (DESIGN.md, "Data flow").
+# What each module may import from diffnet_tf (docs/DESIGN.md, "Data flow").
 ALLOWED_IMPORTS = {
     "__init__": {"layers", "metrics", "models", "physics", "stencil", "training"},
+    "protocols": set(),
     "checks": set(),
+    "files": set(),
     "stencil": {"checks"},
-    "physics": {"checks", "stencil"},
-    "datasets": {"checks", "physics", "stencil", "synthetic"},
+    "physics": {"checks", "protocols", "stencil"},
+    "problems": {"checks", "physics"},
+    "spec": {"checks", "problems", "protocols"},
     "synthetic": {"checks"},
-    "layers": {"checks", "stencil"},
-    "models": {"checks", "layers", "stencil"},
-    "training": {"checks", "layers", "models", "stencil", "metrics", "analysis", "plotting"},
+    "datasets": {"checks", "files", "physics", "problems", "protocols", "synthetic"},
+    "layers": {"checks", "protocols", "stencil"},
+    "models": {"checks", "layers", "protocols", "stencil"},
     "metrics": {"checks"},
-    "analysis": {"checks"},
-    "plotting": {"checks", "analysis"},
+    "analysis": {"checks", "metrics"},
+    "plotting": {"analysis", "checks"},
+    "summaries": {"analysis", "checks"},
+    "training": {"checks", "files", "metrics", "models"},
+    "runs": {"datasets", "files", "spec", "summaries", "training"},
+    "figures": {"metrics", "plotting"},
+    "image_io": {"checks"},
+    "restoration": {"checks", "models", "synthetic"},
 }
-KERAS_ONLY = ["stencil", "layers", "models"]
+KERAS_ONLY = ["stencil", "layers", "models", "physics", "metrics", "training"]
+# What an experiment module (one with a main) may import at module level: the standard
+# library, absl and the shared command-line module. The library comes inside main, after
+# cli.start has set the process up (TensorFlow logs as it is imported).
+EXPERIMENT_TOP_LEVEL = {"absl", "experiments.cli"}
 
 
 def package_imports(path):
@@ -47,13 +65,89 @@ def test_imports_follow_the_data_flow(path):
 
 
 @pytest.mark.parametrize("module", KERAS_ONLY)
-def test_layers_and_models_use_only_keras_ops(module):
+def test_library_modules_use_only_keras_ops(module):
     source = (PACKAGE / f"{module}.py").read_text()
     assert not re.search(r"^\s*(import|from)\s+(tensorflow|jax|torch)\b", source, re.M)
-    assert not re.search(r"\btf\.", source)
+    names = {node.id for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Name)}
+    assert not names & {"tf", "tensorflow", "jax", "jnp", "torch"}
 
 
 def test_the_checker_sees_a_forbidden_import(tmp_path):
     bad = tmp_path / "layers.py"
     bad.write_text("from diffnet_tf import datasets\nimport diffnet_tf.training\n")
     assert package_imports(bad) == {"datasets", "training"}
+
+
+# ---------------------------------------------------------------- experiments
+
+
+def experiment_modules():
+    """The experiment programs: modules of experiments/ that define main."""
+    return sorted(path for path in EXPERIMENTS.glob("*.py")
+                  if any(isinstance(n, ast.FunctionDef) and n.name == "main"
+                         for n in ast.parse(path.read_text()).body))
+
+
+def flag_reads_outside_main(tree):
+    """Line numbers where FLAGS is read (FLAGS.x, FLAGS[...], FLAGS(...)) outside main."""
+    inside_main = set()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == "main":
+            inside_main.update(id(n) for n in ast.walk(node))
+    reads = []
+    for node in ast.walk(tree):
+        target = (node.value if isinstance(node, (ast.Attribute, ast.Subscript)) else
+                  node.func if isinstance(node, ast.Call) else None)
+        if isinstance(target, ast.Name) and target.id == "FLAGS" and id(node) not in inside_main:
+            reads.append(node.lineno)
+    return reads
+
+
+def top_level_imports(tree):
+    names = []
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names += [f"{node.module}.{a.name}" if node.module == "experiments" else node.module
+                      for a in node.names]
+    return names
+
+
+def test_there_are_experiment_programs():
+    assert {p.stem for p in experiment_modules()} >= {
+        "perona_malik", "deconvolution", "generalisation", "interpretation", "restore",
+        "benchmark"}
+
+
+@pytest.mark.parametrize("path", experiment_modules(), ids=lambda p: p.stem)
+def test_flags_are_read_only_inside_main(path):
+    assert flag_reads_outside_main(ast.parse(path.read_text())) == []
+
+
+@pytest.mark.parametrize("path", experiment_modules(), ids=lambda p: p.stem)
+def test_experiments_import_no_other_experiment_and_the_library_only_in_main(path):
+    tree = ast.parse(path.read_text())
+    programs = {f"experiments.{p.stem}" for p in experiment_modules()}
+    everywhere = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+    everywhere += [f"{n.module}.{a.name}" if n.module == "experiments" else n.module
+                   for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names]
+    assert not programs & set(everywhere), f"{path.name} imports another experiment program"
+    for name in top_level_imports(tree):
+        root = name.split(".")[0]
+        assert (name in EXPERIMENT_TOP_LEVEL or root in EXPERIMENT_TOP_LEVEL
+                or root in sys.stdlib_module_names), f"{path.name} imports {name} at module level"
+
+
+def test_the_checkers_see_violations():
+    tree = ast.parse(textwrap.dedent("""
+        from experiments import cli, perona_malik
+        import keras
+        FLAGS = None
+        def helper():
+            return FLAGS.noise + FLAGS["epochs"].value
+        def main(argv):
+            return FLAGS.noise
+    """))
+    assert flag_reads_outside_main(tree) == [6, 6]
+    assert "keras" in top_level_imports(tree) and "experiments.perona_malik" in top_level_imports(tree)

@@ -1,159 +1,167 @@
-"""Smoke tests of the Sect. 6 studies (generalisation, Fig. 10; interpretation, Figs. 11-13)
-under flagsaver on tiny sizes, their flag checks, and their plots."""
+"""The Sect. 6 studies (generalisation, Fig. 10; interpretation, Figs. 11-13) as a user runs
+them on tiny sizes: cells and noise levels are runs, reused only when their spec matches;
+their flag checks; and their plots."""
 
 import json
 import os
 
 import numpy as np
 import pytest
-from absl import flags
-from absl.testing import flagsaver
+from absl import app
 
-from diffnet_tf import datasets, plotting
-from experiments import common, generalisation, interpretation, perona_malik
+from diffnet_tf import datasets, plotting, runs, spec
+from experiments import cli, generalisation, interpretation, perona_malik
 
-FLAGS = flags.FLAGS
-TINY = dict(dataset="synthetic", epochs=1, layers=1, estimator_depth=2, batch_size=4,
-            unet_filters=4, verbose=0)
-STUDY = "pm_inverse_synthetic_neumann_noise0"
+TINY = ["--dataset=synthetic", "--epochs=1", "--layers=1", "--estimator_depth=2",
+        "--batch_size=4", "--verbose=0"]
+STUDY = "pm_inverse_synthetic_noise0"
 
 
-@pytest.fixture(autouse=True)
-def parsed_flags():
-    if not FLAGS.is_parsed():
-        FLAGS.mark_as_parsed()
+def run(module, *args):
+    return module.main(cli.parse(module.FLAGS, ["prog", *args]))
 
 
 class Interrupted(Exception):
     pass
 
 
-def counting_run(monkeypatch, fail_on_call=None):
-    """Wraps common.run: records each call's arguments, raises on call `fail_on_call`."""
-    calls, real_run = [], common.run
+def counting_execute(monkeypatch, fail_on_call=None):
+    """Wraps runs.execute: records each call's spec and whether it was reused; raises on
+    call `fail_on_call` before it runs."""
+    calls, real = [], runs.execute
 
-    def run(config, train_pairs, test_pairs, run_dir, **kwargs):
-        calls.append(dict(config=config, train=train_pairs, test=test_pairs, **kwargs))
+    def execute(run_spec, root, *args, **kwargs):
+        calls.append(run_spec)
         if len(calls) == fail_on_call:
             raise Interrupted
-        return real_run(config, train_pairs, test_pairs, run_dir, **kwargs)
+        result = real(run_spec, root, *args, **kwargs)
+        calls[-1] = (run_spec, result.reused, kwargs.get("pools"))
+        return result
 
-    monkeypatch.setattr(common, "run", run)
+    monkeypatch.setattr(runs, "execute", execute)
     return calls
 
 
-def generalisation_flags(tmp_path, **overrides):
-    return dict(TINY, sizes=["4", "8"], models=["diffnet", "unet"], val_size=4, test_size=4,
-                epoch_images=8, out_dir=str(tmp_path / "runs"), data_dir=str(tmp_path / "data"),
-                **overrides)
+def generalisation_args(tmp_path, *extra):
+    return [*TINY, "--sizes=4,8", "--models=diffnet,unet", "--unet_filters=4", "--layers=1",
+            "--val_size=4", "--test_size=4", "--epoch_images=8",
+            f"--out_dir={tmp_path / 'runs'}", f"--data_dir={tmp_path / 'data'}", *extra]
 
 
-def test_generalisation_writes_cells_as_they_finish_and_resumes_after_an_interrupt(
-        tmp_path, monkeypatch):
+@pytest.mark.slow
+def test_generalisation_cells_are_runs_that_resume_after_an_interrupt(tmp_path, monkeypatch):
     study_dir = tmp_path / "runs" / STUDY
-    results_path = study_dir / "results.json"
-    with flagsaver.flagsaver(**generalisation_flags(tmp_path)):
-        calls = counting_run(monkeypatch, fail_on_call=2)
-        with pytest.raises(Interrupted):  # stopped while training the second cell
-            generalisation.main([])
-        first = json.loads(results_path.read_text())["cells"]
-        assert list(first) == ["diffnet_n4"]
-
-        calls = counting_run(monkeypatch)
-        generalisation.main([])
-    assert [(c["config"].model, c["config"].train_size) for c in calls] == [
-        ("unet", 4), ("diffnet", 8), ("unet", 8)]
-    cells = json.loads(results_path.read_text())["cells"]
-    assert cells["diffnet_n4"] == first["diffnet_n4"]  # not retrained
+    args = generalisation_args(tmp_path)  # --layers for the DiffNet, --unet_filters the U-Net
+    counting_execute(monkeypatch, fail_on_call=2)
+    with pytest.raises(Interrupted):  # stopped before the second cell
+        run(generalisation, *args)
+    calls = counting_execute(monkeypatch)
+    run(generalisation, *args)
+    assert [(c[0].model.kind, c[0].data.train_size, c[1]) for c in calls] == [
+        ("diffnet", 4, True), ("unet", 4, False), ("diffnet", 8, False), ("unet", 8, False)]
+    cells = json.loads((study_dir / "results.json").read_text())["cells"]
     assert set(cells) == {"diffnet_n4", "unet_n4", "diffnet_n8", "unet_n8"}
-    for cell in cells.values():
+    for key, cell in cells.items():
         assert {"psnr_mean", "psnr_std"} <= set(cell["test"]) and cell["val_images"] == 4
-        assert cell["test_input"]["psnr_mean"] == pytest.approx(
-            cells["diffnet_n4"]["test_input"]["psnr_mean"])
-        assert os.path.exists(os.path.join(cell["run_dir"], "model.keras"))
-    assert cells["diffnet_n4"]["epoch_repeats"] == 2 and cells["unet_n8"]["epoch_repeats"] == 1
+        stored = spec.RunSpec.load(os.path.join(cell["run"], "spec.json"))
+        assert (stored.data.validation, stored.train.patience) == ("train_tail", 3)
+        assert stored.train.epoch_repeats == (2 if cell["size"] == 4 else 1)
     assert (study_dir / "fig10_psnr_vs_size.png").exists()
 
     # Early stopping validates on the train images right after the training set, not test.
-    train_inputs, _ = datasets.make_pairs("pm_inverse", "train", n=12,
-                                          data_dir=str(tmp_path / "data"), verbose=0)
-    for call in calls:
-        n = call["config"].train_size
-        np.testing.assert_array_equal(call["validation"][0], train_inputs[n : n + 4])
-        np.testing.assert_array_equal(call["train"][0], train_inputs[:n])
+    train_inputs, _ = datasets.make_pairs(calls[0][0].data, "train", 12, tmp_path / "data",
+                                          verbose=0)
+    for run_spec, _, pools in calls[1:]:
+        pairs = datasets.run_pairs(run_spec.data, pools=pools)
+        n = run_spec.data.train_size
+        np.testing.assert_array_equal(pairs.validation[0], train_inputs[n : n + 4])
+        np.testing.assert_array_equal(pairs.train[0], train_inputs[:n])
 
-    with flagsaver.flagsaver(**generalisation_flags(tmp_path, epochs=2)):
-        with pytest.raises(ValueError, match="epochs: stored 1, now 2"):
-            generalisation.main([])
+    # Another setting is another set of runs: nothing stored is reused or overwritten.
+    calls = counting_execute(monkeypatch)
+    run(generalisation, *args, "--epochs=2")
+    assert [reused for _, reused, _ in calls] == [False] * 4
+    assert len(os.listdir(study_dir)) == 8 + 2
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (dict(sizes=["10", "ten"]), "--sizes to be integers"),
-    (dict(sizes=["0", "10"]), "--sizes between 1 and 90,000"),
-    (dict(sizes=["90001"]), "--sizes between 1 and 90,000"),
-    (dict(models=["diffnet", "resnet"]), "--models from"),
-    (dict(train_size=100), "--sizes, not --train_size"),
-    (dict(patience=0), "--patience >= 1"),
-    (dict(epoch_images=0), "--epoch_images >= 1"),
-    (dict(val_size=0), "--val_size >= 1"),
+def test_a_corrupt_results_file_is_rewritten_from_the_runs(tmp_path, monkeypatch):
+    args = generalisation_args(tmp_path, "--sizes=4", "--models=diffnet")
+    results = tmp_path / "runs" / STUDY / "results.json"
+    monkeypatch.setattr(runs, "execute", lambda run_spec, root, *a, **k: runs.RunResult(
+        root / run_spec.folder_name, {"test": {"psnr_mean": 30.0, "psnr_std": 1.0},
+                                      "test_input": {"psnr_mean": 29.0}, "train": {},
+                                      "epochs_trained": 1, "best_epoch": 1,
+                                      "stopped_early": False, "train_seconds": 1.0}, True))
+    monkeypatch.setattr(runs.RunFolder, "finished", True)
+    results.parent.mkdir(parents=True)
+    results.write_text("{ damaged")
+    run(generalisation, *args)  # results.json is an output: never read, rewritten
+    assert json.loads(results.read_text())["cells"]["diffnet_n4"]["test"]["psnr_mean"] == 30.0
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--sizes=10,ten"], "--sizes to be integers"),
+    (["--sizes=0,10"], "--sizes between 1 and 90,000"),
+    (["--sizes=90001"], "--sizes between 1 and 90,000"),
+    (["--models=diffnet,resnet"], "--models from"),
+    (["--patience=0"], "--patience >= 1"),
+    (["--epoch_images=0"], "--epoch_images >= 1"),
+    (["--val_size=0"], r"DataSpec.val_size \(--val_size\) to be an integer >= 1"),
 ])
-def test_generalisation_rejects_bad_flags(tmp_path, overrides, message):
-    with flagsaver.flagsaver(**dict(generalisation_flags(tmp_path), **overrides)):
-        with pytest.raises(ValueError, match=message):
-            generalisation.main([])
+def test_generalisation_rejects_bad_flags(tmp_path, extra, message):
+    with pytest.raises(app.UsageError, match=message):
+        run(generalisation, *generalisation_args(tmp_path, *extra))
 
 
 @pytest.mark.parametrize("size, plan", [(10, (10, 500)), (6000, (6000, 1)),
                                         (90_000, (89_500, 1))])
 def test_cell_plan_fills_small_epochs_and_keeps_validation_inside_the_train_split(size, plan):
-    assert generalisation.cell_plan(size, val_size=500, epoch_images=5000) == plan
+    assert generalisation.cell_plan(size, 500, 5000, 90_000) == plan
 
 
-def test_interpretation_reuses_perona_malik_runs_and_trains_the_rest(tmp_path, monkeypatch):
-    data_dir = str(tmp_path / "data")
-    pm_dir = tmp_path / "pm"
-    with flagsaver.flagsaver(**TINY, noise=0.01, train_size=8, test_size=6, val_size=2,
-                             out_dir=str(pm_dir), data_dir=data_dir):
-        perona_malik.main([])
-    out_dir = tmp_path / "interpretation"
-    with flagsaver.flagsaver(**dict(TINY, layers=2), noise_levels=["0.01", "0"], train_size=8,
-                             test_size=6, val_size=2, num_samples=4, image_index=5,
-                             models_from=str(pm_dir), out_dir=str(out_dir), data_dir=data_dir):
-        calls = counting_run(monkeypatch)
-        interpretation.main([])
-    assert [c["config"].noise for c in calls] == [0.0]  # the 1% model came from perona_malik
+@pytest.mark.slow
+def test_interpretation_reuses_only_runs_with_the_spec_it_needs(tmp_path, monkeypatch):
+    data_dir = f"--data_dir={tmp_path / 'data'}"
+    pm_dir, out_dir = tmp_path / "pm", tmp_path / "interpretation"
+    sizes = ["--train_size=8", "--test_size=6", "--val_size=2"]
+    run(perona_malik, *TINY, *sizes, "--noise=0.01", f"--out_dir={pm_dir}", data_dir)
+    run(perona_malik, *TINY, *sizes, "--noise=0", "--layers=2", f"--out_dir={pm_dir}", data_dir)
+    calls = counting_execute(monkeypatch)
+    run(interpretation, *TINY, *sizes, "--noise_levels=0.01,0", "--num_samples=4",
+        "--image_index=5", f"--models_from={pm_dir}", f"--out_dir={out_dir}", data_dir)
+    # 1 %: the perona_malik run has this spec. Noise-free: the stored run has 2 layers, the
+    # study asks for 1: it is not reused, a 1-layer model is trained.
+    assert [(c[0].data.noise, c[1]) for c in calls] == [(0.0, False)]
     results = json.loads((out_dir / "results.json").read_text())
     noisy, clean = results["levels"]["0.01"], results["levels"]["0"]
-    assert noisy["model"] == str(pm_dir / "diffnet_pm_inverse_synthetic_neumann_noise0.01_n8")
-    assert clean["model"] == str(out_dir / "models" / f"diffnet_{STUDY}_n8")
-    assert len(noisy["alpha_per_layer"]) == 1 and len(clean["alpha_per_layer"]) == 2
+    assert noisy["run"].startswith(str(pm_dir)) and clean["run"].startswith(str(out_dir / "models"))
+    assert len(noisy["alpha_per_layer"]) == len(clean["alpha_per_layer"]) == 1
     for level in (noisy, clean):
         assert level["alpha_mean"] == pytest.approx(np.mean(level["alpha_per_layer"]))
-        assert level["alpha_mean"] > 0 and len(level["dt"]) == len(level["alpha_per_layer"])
+        assert level["alpha_mean"] > 0 and len(level["dt"]) == 1
     for name in ("fig11_smoothing.png", "fig12_diagonal.png", "fig13_alpha_vs_noise.png"):
         assert (out_dir / name).exists(), name
 
-    with flagsaver.flagsaver(**TINY, noise_levels=["0"], train_size=8, test_size=6,
-                             num_samples=4, out_dir=str(out_dir), data_dir=data_dir):
-        calls = counting_run(monkeypatch)
-        interpretation.main([])  # the finished run in out_dir is loaded, not retrained
-    assert calls == []
+    calls = counting_execute(monkeypatch)
+    run(interpretation, *TINY, *sizes, "--noise_levels=0", "--num_samples=4",
+        f"--out_dir={out_dir}", data_dir)
+    assert [(c[0].data.noise, c[1]) for c in calls] == [(0.0, True)]  # its own run, reused
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (dict(noise_levels=["0.01", "-0.1"]), "--noise_levels >= 0"),
-    (dict(noise_levels=["1%"]), "--noise_levels to be numbers"),
-    (dict(num_samples=0), "--num_samples"),
-    (dict(num_samples=7), "--num_samples"),
-    (dict(image_index=6), "--image_index"),
-    (dict(models_from="no/such/folder"), "--models_from"),
+@pytest.mark.parametrize("extra, message", [
+    (["--noise_levels=0.01,-0.1"], "--noise_levels >= 0"),
+    (["--noise_levels=1%"], "--noise_levels to be numbers"),
+    (["--noise_levels=nan"], "--noise_levels >= 0"),
+    (["--num_samples=0"], "--num_samples"),
+    (["--num_samples=7"], "--num_samples"),
+    (["--image_index=6"], "--image_index"),
+    (["--models_from=no/such/folder"], "--models_from"),
 ])
-def test_interpretation_rejects_bad_flags(tmp_path, overrides, message):
-    options = dict(TINY, train_size=8, test_size=6, num_samples=4, out_dir=str(tmp_path / "runs"),
-                   data_dir=str(tmp_path / "data"))
-    with flagsaver.flagsaver(**dict(options, **overrides)):
-        with pytest.raises(ValueError, match=message):
-            interpretation.main([])
+def test_interpretation_rejects_bad_flags(tmp_path, extra, message):
+    args = [*TINY, "--train_size=8", "--test_size=6", "--num_samples=4",
+            f"--out_dir={tmp_path / 'runs'}", f"--data_dir={tmp_path / 'data'}", *extra]
+    with pytest.raises(app.UsageError, match=message):
+        run(interpretation, *args)
 
 
 def test_psnr_vs_training_size_writes_a_png(tmp_path):
