@@ -7,6 +7,7 @@ import keras
 import numpy as np
 
 BOUNDARIES = ("neumann", "zero")
+CHANNEL_MIXINGS = ("none", "full")  # Remark 4: channelwise or coupled filter maps
 
 
 def check_choice(value, choices, name):
@@ -18,19 +19,26 @@ def check_choice(value, choices, name):
     return value
 
 
-def check_image_batch_shape(shape, name="input"):
-    """Raises unless `shape` is (B, H, W, 1); unknown (None) sizes are accepted.
+def check_image_batch_shape(shape, name="input", channels=1):
+    """Raises unless `shape` is (B, H, W, channels); unknown (None) sizes are accepted.
 
     Args:
         shape: a tuple of ints or None, e.g. a Keras `input_shape`.
         name: what the array is, for the message.
+        channels: the number of channels C expected, or None for any.
     """
     shape = tuple(shape)
-    if len(shape) != 4 or shape[-1] != 1:
-        problem = "rank" if len(shape) != 4 else "channels"
+    wrong_rank = len(shape) != 4
+    if wrong_rank or (channels is not None and shape[-1] != channels):
+        if channels is None:
+            kind, last = "an image batch", "C"
+        elif channels == 1:
+            kind, last = "a single-channel image batch", 1
+        else:
+            kind, last = f"an image batch with {channels} channels", channels
         raise ValueError(
-            f"Expected {name} to be a single-channel image batch of shape (B, H, W, 1) "
-            f"(wrong {problem}). Received shape {shape}."
+            f"Expected {name} to be {kind} of shape (B, H, W, {last}) "
+            f"(wrong {'rank' if wrong_rank else 'channels'}). Received shape {shape}."
         )
 
 
