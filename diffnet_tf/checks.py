@@ -9,6 +9,7 @@ import keras
 import numpy as np
 
 BOUNDARIES = ("neumann", "zero")
+CHANNEL_MIXINGS = ("none", "full")  # Remark 4: channelwise or coupled filter maps
 
 
 def check_choice(value, choices, name):
@@ -26,16 +27,21 @@ def check_image_batch_shape(shape, name="input", channels=1):
     Args:
         shape: a tuple of ints or None, e.g. a Keras `input_shape`.
         name: what the array is, for the message.
-        channels: the expected number of channels, or None for any.
+        channels: the number of channels C expected, or None for any.
     """
     shape = tuple(shape)
-    wrong_channels = channels is not None and shape[-1:] != (channels,)
-    if len(shape) != 4 or wrong_channels:
-        problem = "rank" if len(shape) != 4 else "channels"
-        expected = "an image batch of shape (B, H, W, C)" if channels is None else (
-            f"an image batch of shape (B, H, W, {channels})")
-        raise ValueError(f"Expected {name} to be {expected} (wrong {problem}). "
-                         f"Received shape {shape}.")
+    wrong_rank = len(shape) != 4
+    if wrong_rank or (channels is not None and shape[-1] != channels):
+        if channels is None:
+            kind, last = "an image batch", "C"
+        elif channels == 1:
+            kind, last = "a single-channel image batch", 1
+        else:
+            kind, last = f"an image batch with {channels} channels", channels
+        raise ValueError(
+            f"Expected {name} to be {kind} of shape (B, H, W, {last}) "
+            f"(wrong {'rank' if wrong_rank else 'channels'}). Received shape {shape}."
+        )
 
 
 def check_float_dtype(dtype, name="input"):

@@ -1,4 +1,5 @@
-"""Models: DiffNet (Fig. 2), the linear diffusion network (Fig. 1) and the U-Net baseline.
+"""Models: DiffNet (Fig. 2), the linear diffusion network (Fig. 1) and the U-Net baseline,
+for single-channel images and, after Remark 4, multichannel (e.g. RGB) images.
 
 Only `keras.ops` is used, so the models run on the TensorFlow, JAX and PyTorch backends.
 """
@@ -15,22 +16,25 @@ class DiffusionStack(keras.Model):
 
     The shared body of DiffNet and LinearDiffNet; subclasses fill `diffusion_layers`.
     There is no nonlinearity between the layers: the network is nonlinear by design
-    (Sect. 4.3); the final ReLU projects onto non-negative images.
+    (Sect. 4.3); the final ReLU projects onto non-negative images. The layers check
+    `channels` and `channel_mixing` (Remark 4) when the subclass creates them.
 
     Call args:
-        inputs: (B, H, W, 1) float images F_0.
+        inputs: (B, H, W, C) float images F_0, C = `channels`.
 
     Returns:
-        (B, H, W, 1) images: relu(F_K) if `final_relu`, else F_K.
+        (B, H, W, C) images: relu(F_K) if `final_relu`, else F_K.
     """
 
-    def __init__(self, final_relu=True, **kwargs):
+    def __init__(self, final_relu=True, channels=1, channel_mixing="none", **kwargs):
         super().__init__(**kwargs)
         self.final_relu = final_relu
+        self.channels = channels
+        self.channel_mixing = channel_mixing
         self.diffusion_layers = []
 
     def build(self, input_shape):
-        check_image_batch_shape(input_shape)
+        check_image_batch_shape(input_shape, channels=self.channels)
         for layer in self.diffusion_layers:
             layer.build(input_shape)
 
@@ -48,18 +52,21 @@ class DiffusionStack(keras.Model):
         """Runs the network on `x` and returns every intermediate quantity as NumPy.
 
         Args:
-            x: (B, H, W, 1) float images F_0.
+            x: (B, H, W, C) float images F_0.
 
         Returns:
             A dict with
-              'states': list of K + 1 arrays (B, H, W, 1), F_0..F_K (before the final ReLU);
-              'filters': list of K arrays (B, H, W, 5), zeta of each layer in the paper's
-                order (top, left, bottom, right, centre);
+              'states': list of K + 1 arrays (B, H, W, C), F_0..F_K (before the final ReLU);
+              'filters': list of K arrays (B, H, W, M), zeta of each layer, five maps per
+                stencil in the paper's order (top, left, bottom, right, centre): M = 5 for
+                one channel; for C channels M = 5 C (channel_mixing 'none': channel c's
+                stencil is [..., 5c : 5c + 5]) or M = 5 C^2 ('full': the stencil by which
+                input channel d enters output channel c is [..., 5(cC + d) : 5(cC + d) + 5]);
               'dt': list of K floats, each layer's learned time step;
-              'output': (B, H, W, 1), the model's output.
+              'output': (B, H, W, C), the model's output.
         """
         u = ops.convert_to_tensor(x)
-        check_image_batch_shape(u.shape)
+        check_image_batch_shape(u.shape, channels=self.channels)
         check_float_dtype(u.dtype)
         if not self.built:
             self.build(u.shape)
@@ -78,7 +85,11 @@ class DiffusionStack(keras.Model):
 
     def get_config(self):
         config = super().get_config()
-        config.update(final_relu=self.final_relu)
+        config.update(
+            final_relu=self.final_relu,
+            channels=self.channels,
+            channel_mixing=self.channel_mixing,
+        )
         return config
 
 
@@ -87,8 +98,17 @@ class DiffNet(DiffusionStack):
     """DiffNet: K nonlinear diffusion layers, each with its own filter estimator (Fig. 2).
 
     The paper's Perona-Malik network is DiffNet() (5 layers, 4-layer estimators, 101,310
-    parameters); the disc deconvolution network is DiffNet(num_layers=3) (60,786).
-    Fully convolutional: trained on one image size, it runs on any (H, W).
+    parameters = 5 x 20,261 + 5 dt); the disc deconvolution network is
+    DiffNet(num_layers=3) (60,786). Fully convolutional: trained on one image size, it runs
+    on any (H, W).
+
+    Multichannel images (Remark 4): each layer's estimator reads all C channels and
+    outputs 5 C maps (channel_mixing 'none': each channel diffuses on its own) or 5 C^2
+    ('full': one stencil per pair of output and input channel); see
+    `diffnet_tf.layers.FilterEstimator` for its parameter count. For RGB, with the
+    default 5 layers of 4-layer, width-32 estimators:
+        DiffNet(channels=3): 5 x 23,727 + 5 = 118,640 parameters;
+        DiffNet(channels=3, channel_mixing="full"): 5 x 32,397 + 5 = 161,990.
 
     Args:
         num_layers: K, the number of diffusion layers.
@@ -97,6 +117,8 @@ class DiffNet(DiffusionStack):
         boundary: 'neumann' (eq. 4.5, default) or 'zero' (the released code).
         dt_init: initial learned time step of every layer.
         final_relu: project the output onto non-negative values.
+        channels: C, the images' channels (3 for RGB).
+        channel_mixing: 'none' or 'full' (Remark 4).
     """
 
     def __init__(
@@ -107,9 +129,13 @@ class DiffNet(DiffusionStack):
         boundary="neumann",
         dt_init=0.2,
         final_relu=True,
+        channels=1,
+        channel_mixing="none",
         **kwargs,
     ):
-        super().__init__(final_relu=final_relu, **kwargs)
+        super().__init__(
+            final_relu=final_relu, channels=channels, channel_mixing=channel_mixing, **kwargs
+        )
         _check_positive_int(num_layers, "num_layers")
         self.num_layers = num_layers
         self.estimator_depth = estimator_depth
@@ -122,6 +148,8 @@ class DiffNet(DiffusionStack):
                 width=width,
                 boundary=boundary,
                 dt_init=dt_init,
+                channels=channels,
+                channel_mixing=channel_mixing,
                 name=f"diffusion_{k + 1}",
             )
             for k in range(num_layers)
@@ -143,7 +171,9 @@ class DiffNet(DiffusionStack):
 class LinearDiffNet(DiffusionStack):
     """The linear diffusion network (Fig. 1): filters learned explicitly per pixel.
 
-    Tied to one image size: each layer has 5 H W parameters (4 H W when `mean_free`) + dt.
+    Tied to one image size: each layer has 5 S H W parameters (4 S H W when `mean_free`)
+    + dt, with S = 1 stencil per pixel for one channel and, for C channels (Remark 4),
+    S = C (channel_mixing 'none') or S = C^2 ('full').
 
     Args:
         image_size: int n or (H, W).
@@ -152,6 +182,8 @@ class LinearDiffNet(DiffusionStack):
         boundary: 'neumann' or 'zero'.
         dt_init: initial learned time step of every layer.
         final_relu: project the output onto non-negative values.
+        channels: C, the images' channels.
+        channel_mixing: 'none' or 'full' (Remark 4).
     """
 
     def __init__(
@@ -162,16 +194,28 @@ class LinearDiffNet(DiffusionStack):
         boundary="neumann",
         dt_init=0.2,
         final_relu=False,
+        channels=1,
+        channel_mixing="none",
         **kwargs,
     ):
-        super().__init__(final_relu=final_relu, **kwargs)
+        super().__init__(
+            final_relu=final_relu, channels=channels, channel_mixing=channel_mixing, **kwargs
+        )
         _check_positive_int(num_layers, "num_layers")
         self.num_layers = num_layers
         self.mean_free = mean_free
         self.boundary = boundary
         self.dt_init = dt_init
         self.diffusion_layers = [
-            LinearDiffusion(image_size, mean_free, boundary, dt_init, name=f"linear_{k + 1}")
+            LinearDiffusion(
+                image_size,
+                mean_free,
+                boundary,
+                dt_init,
+                channels=channels,
+                channel_mixing=channel_mixing,
+                name=f"linear_{k + 1}",
+            )
             for k in range(num_layers)
         ]
         self.image_size = self.diffusion_layers[0].image_size
@@ -206,29 +250,33 @@ class UNet(keras.Model):
     Levels of base_filters * 2^l channels (64 ... 1024 by default), two 3x3 convolutions
     with ReLU per level, 2x2 max-pooling down, a 3x3 stride-2 transposed convolution with
     ReLU up (halving the channels), concatenation with the skip, two 3x3 convolutions, a
-    final 3x3 convolution to one channel, the input added, and a final ReLU. The default
-    has 34,512,705 parameters, the paper's count.
+    final 3x3 convolution to C channels, the input added, and a final ReLU. The default
+    (C = 1) has 34,512,705 parameters, the paper's count; each further channel adds
+    9 x 64 to the first convolution and 9 x 64 + 1 to the last (base_filters 64).
 
     Args:
         base_filters: channels of the first level.
         levels: number of resolution levels; image sides must be divisible by
             2^(levels - 1) (16 by default).
         final_relu: project the output onto non-negative values.
+        channels: C, the images' channels (input and output).
 
     Call args:
-        inputs: (B, H, W, 1) float images.
+        inputs: (B, H, W, C) float images.
 
     Returns:
-        (B, H, W, 1) images.
+        (B, H, W, C) images.
     """
 
-    def __init__(self, base_filters=64, levels=5, final_relu=True, **kwargs):
+    def __init__(self, base_filters=64, levels=5, final_relu=True, channels=1, **kwargs):
         super().__init__(**kwargs)
         _check_positive_int(base_filters, "base_filters")
         _check_positive_int(levels, "levels", minimum=2)
+        _check_positive_int(channels, "channels")
         self.base_filters = base_filters
         self.levels = levels
         self.final_relu = final_relu
+        self.channels = channels
         widths = [base_filters * 2**level for level in range(levels)]
         self.down_blocks = [_conv_pair(w, f"down_{i + 1}") for i, w in enumerate(widths[:-1])]
         self.bottom_block = _conv_pair(widths[-1], "bottom")
@@ -239,7 +287,7 @@ class UNet(keras.Model):
             for i, w in enumerate(widths[:-1])
         ]
         self.up_blocks = [_conv_pair(w, f"up_{i + 1}") for i, w in enumerate(widths[:-1])]
-        self.output_conv = keras.layers.Conv2D(1, 3, padding="same", name="output_conv")
+        self.output_conv = keras.layers.Conv2D(channels, 3, padding="same", name="output_conv")
 
     def _check_divisible(self, shape):
         factor = 2 ** (self.levels - 1)
@@ -251,7 +299,7 @@ class UNet(keras.Model):
             )
 
     def build(self, input_shape):
-        check_image_batch_shape(input_shape)
+        check_image_batch_shape(input_shape, channels=self.channels)
         self._check_divisible(input_shape)
         batch, height, width, _ = input_shape
         half = lambda side: None if side is None else side // 2  # noqa: E731
@@ -292,6 +340,9 @@ class UNet(keras.Model):
     def get_config(self):
         config = super().get_config()
         config.update(
-            base_filters=self.base_filters, levels=self.levels, final_relu=self.final_relu
+            base_filters=self.base_filters,
+            levels=self.levels,
+            final_relu=self.final_relu,
+            channels=self.channels,
         )
         return config

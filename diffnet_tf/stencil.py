@@ -1,4 +1,5 @@
-"""The 5-point stencil of DiffNet: neighbour shifts and the explicit update (eq. 4.6).
+"""The 5-point stencil of DiffNet: neighbour shifts and the explicit update (eq. 4.6), for
+single-channel and multichannel images (Remark 4).
 
 This is the one place the stencil lives; the physics solvers and the learned layers both
 call it. Neighbours are taken by shifting and cropping the image (Sect. 4.3: "apply the
@@ -13,7 +14,7 @@ Boundaries (what a missing neighbour outside the image is):
 
 from keras import ops
 
-from diffnet_tf.checks import BOUNDARIES, check_choice
+from diffnet_tf.checks import BOUNDARIES, CHANNEL_MIXINGS, check_choice
 
 # (axis, offset) of each neighbour in the paper's channel order: top, left, bottom, right.
 # offset -1 means "the pixel one step back along the axis", so u_N[i, j] = u[i - 1, j].
@@ -66,29 +67,91 @@ def neighbours(u, boundary="neumann"):
     return [shift(u, axis, offset, boundary) for axis, offset in NEIGHBOURS]
 
 
+def num_filter_maps(channels, channel_mixing="none"):
+    """How many filter maps a stencil update of a C-channel image takes (Remark 4).
+
+    Args:
+        channels: C, the image's channels.
+        channel_mixing: 'none' (each channel diffuses on its own: 5 C maps) or 'full'
+            (every output channel reads every input channel: 5 C^2 maps).
+
+    Returns:
+        5 C or 5 C^2 (5 for a single-channel image either way).
+    """
+    check_choice(channel_mixing, CHANNEL_MIXINGS, "channel_mixing")
+    return 5 * channels if channel_mixing == "none" else 5 * channels**2
+
+
 def apply_stencil(u, zeta, dt, boundary="neumann"):
-    """One explicit update with the stencil W_dt(zeta) (eqs. 4.6 and 4.7).
+    """One explicit update with the stencil W_dt(zeta) (eqs. 4.6 and 4.7; Remark 4).
+
+    For a single-channel image (C = 1), eq. (4.6):
 
         F_k = u + dt * (z1 * u_N + z2 * u_W + z3 * u_S + z4 * u_E - z5 * u)
 
+    For C channels the filters become a tensor of one 5-point stencil per pair of output
+    channel c and input channel d (Remark 4), still a diffusion update:
+
+        F_k^c = u^c + dt * sum_d (z1^cd u^d_N + z2^cd u^d_W + z3^cd u^d_S + z4^cd u^d_E
+                                  - z5^cd u^d)
+
+    The size of zeta's last axis says which form is meant:
+        5 C maps (channelwise): channel c diffuses on its own with zeta[..., 5c : 5c + 5],
+            the block-diagonal case z^cd = 0 for d != c;
+        5 C^2 maps (coupled): the stencil of (c, d) is zeta[..., 5(cC + d) : 5(cC + d) + 5].
+    Each stencil's five maps are in the paper's order (top, left, bottom, right, centre);
+    the centre weight enters with a minus sign.
+
     Args:
-        u: (B, H, W, 1) image F_{k-1}.
-        zeta: (B, H, W, 5) filter maps in the paper's order (top, left, bottom, right,
-            centre); the centre weight enters with a minus sign.
+        u: (B, H, W, C) image F_{k-1}.
+        zeta: (B, H, W, 5 C) or (B, H, W, 5 C^2) filter maps, laid out as above.
         dt: scalar time step (a Python float or a scalar tensor/variable).
         boundary: 'neumann' (eq. 4.5) or 'zero' (the released code).
 
     Returns:
-        (B, H, W, 1) tensor F_k.
+        (B, H, W, C) tensor F_k.
     """
-    if zeta.shape[-1] != 5:
-        raise ValueError(
-            "Expected zeta to hold five filter maps (top, left, bottom, right, centre) in "
-            f"its last axis. Received shape {tuple(zeta.shape)}."
-        )
+    channels = u.shape[-1]
+    coupled = _is_coupled(zeta.shape, channels)
+    if channels == 1:
+        update = _single_channel_update(u, zeta, boundary)
+    else:
+        update = _multichannel_update(u, zeta, boundary, coupled)
+    return u + dt * update  # eq. (4.6), Remark 4
+
+
+def _is_coupled(zeta_shape, channels):
+    """False for 5 C filter maps (channelwise), True for 5 C^2 (coupled), else raises."""
+    maps = zeta_shape[-1]
+    if maps == num_filter_maps(channels, "none"):
+        return False
+    if maps == num_filter_maps(channels, "full"):
+        return True
+    raise ValueError(
+        "Expected zeta's last axis to hold five filter maps (top, left, bottom, right, "
+        f"centre) per stencil: 5 C = {5 * channels} (channelwise) or 5 C^2 = "
+        f"{5 * channels**2} (coupled) for an image with C = {channels} channels. "
+        f"Received shape {tuple(zeta_shape)}."
+    )
+
+
+def _single_channel_update(u, zeta, boundary):
     z_top, z_left, z_bottom, z_right, z_centre = ops.split(zeta, 5, axis=-1)
     u_top, u_left, u_bottom, u_right = neighbours(u, boundary)
     # Five products summed directly: cheaper than stacking the inputs into a 5-channel
-    # tensor and reducing it (measured by `python -m experiments.benchmark`).
+    # tensor and reducing it (measured by `python -m experiments.benchmark`). ops.split,
+    # not strided slices zeta[..., k::5]: their gradient made a TensorFlow step without
+    # XLA several times slower when measured.
     update = z_top * u_top + z_left * u_left + z_bottom * u_bottom + z_right * u_right
-    return u + dt * (update - z_centre * u)  # eq. (4.6)
+    return update - z_centre * u
+
+
+def _multichannel_update(u, zeta, boundary, coupled):
+    channels = u.shape[-1]
+    # (B, H, W, C, 5): input channel d, then the stencil position k.
+    inputs = ops.stack(neighbours(u, boundary) + [-u], axis=-1)
+    if not coupled:
+        z = ops.reshape(zeta, ops.shape(zeta)[:-1] + (channels, 5))  # [c, k]
+        return ops.sum(z * inputs, axis=-1)
+    z = ops.reshape(zeta, ops.shape(zeta)[:-1] + (channels, channels, 5))  # [c, d, k]
+    return ops.sum(z * inputs[..., None, :, :], axis=(-2, -1))

@@ -1,34 +1,47 @@
-"""apply_stencil against an independent NumPy version of eq. (4.6)."""
+"""apply_stencil against an independent NumPy version of eq. (4.6), for one channel and for
+three (Remark 4: channelwise and coupled filters)."""
 
 import numpy as np
 import pytest
 
-from diffnet_tf.stencil import apply_stencil, shift
+from diffnet_tf.stencil import apply_stencil, num_filter_maps, shift
 
 
 def numpy_stencil(u, zeta, dt, boundary):
-    """Eq. (4.6) pixel by pixel: F = u + dt (z1 uN + z2 uW + z3 uS + z4 uE - z5 u)."""
-    b, h, w, _ = u.shape
+    """Eq. (4.6) pixel by pixel, for C channels (Remark 4):
+
+        F^c = u^c + dt sum_d (z1^cd u^d_N + z2^cd u^d_W + z3^cd u^d_S + z4^cd u^d_E - z5^cd u^d)
+
+    with d = c only when zeta holds 5 C maps (zeta[..., 5c:5c+5]), every d when it holds
+    5 C^2 (zeta[..., 5(cC+d):5(cC+d)+5]).
+    """
+    b, h, w, channels = u.shape
+    coupled = zeta.shape[-1] == 5 * channels**2 and channels > 1
     out = np.empty_like(u)
 
-    def value(n, i, j):
+    def value(n, i, j, d):
         if 0 <= i < h and 0 <= j < w:
-            return u[n, i, j, 0]
+            return u[n, i, j, d]
         if boundary == "zero":
             return 0.0
-        return u[n, min(max(i, 0), h - 1), min(max(j, 0), w - 1), 0]
+        return u[n, min(max(i, 0), h - 1), min(max(j, 0), w - 1), d]
 
     for n in range(b):
         for i in range(h):
             for j in range(w):
-                z = zeta[n, i, j]
-                neighbour_sum = (
-                    z[0] * value(n, i - 1, j)
-                    + z[1] * value(n, i, j - 1)
-                    + z[2] * value(n, i + 1, j)
-                    + z[3] * value(n, i, j + 1)
-                )
-                out[n, i, j, 0] = u[n, i, j, 0] + dt * (neighbour_sum - z[4] * u[n, i, j, 0])
+                for c in range(channels):
+                    total = 0.0
+                    for d in range(channels) if coupled else [c]:
+                        first = 5 * (c * channels + d) if coupled else 5 * c
+                        z = zeta[n, i, j, first : first + 5]
+                        total += (
+                            z[0] * value(n, i - 1, j, d)
+                            + z[1] * value(n, i, j - 1, d)
+                            + z[2] * value(n, i + 1, j, d)
+                            + z[3] * value(n, i, j + 1, d)
+                            - z[4] * u[n, i, j, d]
+                        )
+                    out[n, i, j, c] = u[n, i, j, c] + dt * total
     return out
 
 
@@ -39,6 +52,41 @@ def test_apply_stencil_matches_numpy_reference_on_non_square_images(boundary):
     zeta = rng.normal(size=(2, 7, 11, 5)).astype(np.float32)
     result = np.asarray(apply_stencil(u, zeta, 0.3, boundary))
     np.testing.assert_allclose(result, numpy_stencil(u, zeta, 0.3, boundary), atol=1e-6)
+
+
+@pytest.mark.parametrize("boundary", ["neumann", "zero"])
+@pytest.mark.parametrize("maps", [15, 45], ids=["channelwise", "coupled"])
+def test_three_channel_apply_stencil_matches_numpy_reference(boundary, maps):
+    rng = np.random.default_rng(3)
+    u = rng.random((2, 6, 9, 3)).astype(np.float32)
+    zeta = rng.normal(size=(2, 6, 9, maps)).astype(np.float32)
+    result = np.asarray(apply_stencil(u, zeta, 0.3, boundary))
+    np.testing.assert_allclose(result, numpy_stencil(u, zeta, 0.3, boundary), atol=1e-5)
+
+
+def test_coupled_update_with_block_diagonal_filters_is_the_channelwise_update():
+    rng = np.random.default_rng(4)
+    channels = 3
+    u = rng.random((2, 5, 7, channels)).astype(np.float32)
+    channelwise = rng.normal(size=(2, 5, 7, 5 * channels)).astype(np.float32)
+    coupled = np.zeros((2, 5, 7, 5 * channels**2), np.float32)
+    for c in range(channels):
+        first = 5 * (c * channels + c)
+        coupled[..., first : first + 5] = channelwise[..., 5 * c : 5 * c + 5]
+    np.testing.assert_allclose(
+        apply_stencil(u, coupled, 0.2), apply_stencil(u, channelwise, 0.2), atol=1e-6
+    )
+
+
+@pytest.mark.parametrize("boundary", ["neumann", "zero"])
+def test_identical_channels_with_identical_filters_give_the_grey_update(boundary):
+    rng = np.random.default_rng(5)
+    grey = rng.random((2, 6, 8, 1)).astype(np.float32)
+    zeta = rng.normal(size=(2, 6, 8, 5)).astype(np.float32)
+    colour = np.asarray(apply_stencil(np.repeat(grey, 3, -1), np.tile(zeta, 3), 0.2, boundary))
+    expected = np.asarray(apply_stencil(grey, zeta, 0.2, boundary))
+    for c in range(3):
+        np.testing.assert_allclose(colour[..., c : c + 1], expected, atol=1e-6)
 
 
 def test_channel_order_is_top_left_bottom_right_centre():
@@ -70,6 +118,19 @@ def test_wrong_number_of_filter_maps_is_rejected():
     u = np.zeros((1, 4, 4, 1), np.float32)
     with pytest.raises(ValueError, match=r"five filter maps .* Received shape \(1, 4, 4, 4\)"):
         apply_stencil(u, np.zeros((1, 4, 4, 4), np.float32), 0.1)
+
+
+def test_wrong_number_of_filter_maps_for_three_channels_names_both_sizes():
+    u = np.zeros((1, 4, 4, 3), np.float32)
+    with pytest.raises(ValueError, match=r"5 C = 15 .* or 5 C\^2 = 45 .*\(1, 4, 4, 5\)"):
+        apply_stencil(u, np.zeros((1, 4, 4, 5), np.float32), 0.1)
+
+
+def test_num_filter_maps_counts_five_per_stencil_and_rejects_unknown_mixing():
+    assert [num_filter_maps(1), num_filter_maps(1, "full")] == [5, 5]
+    assert [num_filter_maps(3), num_filter_maps(3, "full")] == [15, 45]
+    with pytest.raises(ValueError, match="Unknown channel_mixing 'partial'"):
+        num_filter_maps(3, "partial")
 
 
 def test_shift_offset_must_be_one_step():
