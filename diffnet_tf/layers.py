@@ -280,9 +280,9 @@ class LinearDiffusion(keras.layers.Layer):
         """The filter maps (H, W, 5 S), with each centre filled in when mean-free."""
         if not self.mean_free:
             return self.filters
-        neighbour_maps = ops.reshape(self.filters, self.image_size + (self.stencils, 4))
-        centre = ops.sum(neighbour_maps, axis=-1, keepdims=True)  # L_dt(gamma), eq. (4.4)
-        maps = ops.concatenate([neighbour_maps, centre], axis=-1)
+        neighbour_maps = ops.reshape(self.filters, self.image_size + (4, self.stencils))
+        centre = ops.sum(neighbour_maps, axis=-2, keepdims=True)  # L_dt(gamma), eq. (4.4)
+        maps = ops.concatenate([neighbour_maps, centre], axis=-2)  # grouped by position
         return ops.reshape(maps, self.image_size + (NUM_FILTERS * self.stencils,))
 
     def call(self, inputs, return_filters=False):

@@ -57,11 +57,12 @@ class DiffusionStack(keras.Model):
         Returns:
             A dict with
               'states': list of K + 1 arrays (B, H, W, C), F_0..F_K (before the final ReLU);
-              'filters': list of K arrays (B, H, W, M), zeta of each layer, five maps per
-                stencil in the paper's order (top, left, bottom, right, centre): M = 5 for
-                one channel; for C channels M = 5 C (channel_mixing 'none': channel c's
-                stencil is [..., 5c : 5c + 5]) or M = 5 C^2 ('full': the stencil by which
-                input channel d enters output channel c is [..., 5(cC + d) : 5(cC + d) + 5]);
+              'filters': list of K arrays (B, H, W, M), zeta of each layer, grouped by
+                stencil position k in the paper's order (top, left, bottom, right, centre):
+                M = 5 for one channel; for C channels M = 5 C (channel_mixing 'none':
+                position k of channel c is [..., k C + c]) or M = 5 C^2 ('full': position k
+                of the stencil by which input channel d enters output channel c is
+                [..., k C^2 + c C + d]);
               'dt': list of K floats, each layer's learned time step;
               'output': (B, H, W, C), the model's output.
         """

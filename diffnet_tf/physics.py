@@ -118,10 +118,9 @@ def perona_malik_step(u, dt, lam, convention="neumann", diffusivity="perona_mali
         grad_sq = ops.mean(grad_sq, axis=-1, keepdims=True)
     g = DIFFUSIVITIES[diffusivity](grad_sq, lam)
     faces = [0.5 * (g + g_n) for g_n in neighbours(g, boundary)]
-    faces = [ops.broadcast_to(face, ops.shape(u)) for face in faces]
+    faces = [ops.broadcast_to(face, ops.shape(u)) for face in faces]  # shared: to C maps
     centre = faces[0] + faces[1] + faces[2] + faces[3]  # mean-free: centre = sum of four
-    zeta = ops.stack(faces + [centre], axis=-1)  # (B, H, W, C, 5): channel c's five maps
-    return apply_stencil(u, ops.reshape(zeta, (*ops.shape(u)[:-1], -1)), dt, boundary)
+    return apply_stencil(u, ops.concatenate(faces + [centre], axis=-1), dt, boundary)
 
 
 def perona_malik(u, steps=protocols.PM_STEPS, dt=protocols.PM_DT, lam=protocols.PM_LAMBDA,
@@ -197,7 +196,7 @@ def heat(u, t=protocols.HEAT_TIME, method="exact", dt=0.2):
         check_cfl(dt)
         steps = math.ceil(t / dt)
         channels = u.shape[-1]
-        laplacian = ops.convert_to_tensor(np.tile([1.0, 1.0, 1.0, 1.0, 4.0], channels),
+        laplacian = ops.convert_to_tensor(np.repeat([1.0, 1.0, 1.0, 1.0, 4.0], channels),
                                           "float32")  # eq. (4.1) with gamma = 1
         for _ in range(steps):
             u = apply_stencil(u, laplacian, t / steps, "neumann")

@@ -1,14 +1,13 @@
 """The paper's figures from NumPy arrays. Every panel is shown on its own scale, as in the
-paper. Each function saves a PNG and returns its path. A leaf module (matplotlib, Agg).
+paper. Each function saves a PNG and returns its path. matplotlib's object API (Figure,
+no pyplot): importing this module leaves matplotlib's backend alone.
 """
 
 import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from diffnet_tf.analysis import decompose_filters, fourier_magnitude  # noqa: E402
+from diffnet_tf.analysis import decompose_filters, fourier_magnitude
 
 FILTER_TITLES = ("zeta_1 (top)", "zeta_2 (left)", "zeta_3 (bottom)", "zeta_4 (right)",
                  "zeta_5 (centre)", "S = sum zeta_1..4 - zeta_5")
@@ -28,8 +27,8 @@ def image_grid(panels, path, column_titles=None, row_titles=None, panel_size=2.2
         `path`.
     """
     rows, cols = len(panels), max(len(row) for row in panels)
-    fig, axes = plt.subplots(rows, cols, figsize=(panel_size * cols, panel_size * rows),
-                             squeeze=False)
+    fig = Figure(figsize=(panel_size * cols, panel_size * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for r, row in enumerate(panels):
         for c in range(cols):
             ax = axes[r][c]
@@ -44,7 +43,6 @@ def image_grid(panels, path, column_titles=None, row_titles=None, panel_size=2.2
                         va="center", ha="right", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path
 
 
@@ -106,7 +104,8 @@ def filter_maps(filters, path):
 
 def _line_axes(xs, xlabel, ylabel, title):
     """A figure with a log x axis for the positive values `xs`."""
-    fig, ax = plt.subplots(figsize=(5.5, 4))
+    fig = Figure(figsize=(5.5, 4))
+    ax = fig.subplots()
     ax.set_xscale("log")
     if np.ptp(xs) == 0:  # one x value: a log axis needs a range around it
         ax.set_xlim(xs[0] / 3, xs[0] * 3)
@@ -122,7 +121,6 @@ def _save(fig, ax, path):
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path
 
 
@@ -171,7 +169,7 @@ def alpha_vs_noise(noise_levels, alpha, path, std=None, per_layer=None, title=No
     curves = [(np.asarray(alpha), None if std is None else np.asarray(std), "black",
                "mean over layers" if per_layer is not None else "alpha", 1.5)]
     if per_layer is not None:
-        colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        colours = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
         curves += [(np.asarray(per_layer)[:, k], None, colours[k % len(colours)],
                     f"layer {k + 1}", 0.8) for k in range(np.shape(per_layer)[1])]
     fig, ax = _line_axes(np.where(levels > 0, levels, zero_at),

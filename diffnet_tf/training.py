@@ -21,13 +21,14 @@ from diffnet_tf.models import DiffNet, UNet
 
 def build_model(spec):
     """The network of a RunSpec (its model section, with the data's channels)."""
-    model = spec.model
+    model, channels = spec.model, spec.data.channels
     if model.kind == "unet":
         return UNet(base_filters=model.unet_filters, levels=model.unet_levels,
-                    final_relu=model.final_relu)
+                    final_relu=model.final_relu, channels=channels)
     return DiffNet(num_layers=model.num_layers, estimator_depth=model.estimator_depth,
                    width=model.width, boundary=model.boundary, dt_init=model.dt_init,
-                   final_relu=model.final_relu)
+                   final_relu=model.final_relu, channels=channels,
+                   channel_mixing=model.channel_mixing or "none")
 
 
 @keras.saving.register_keras_serializable(package="diffnet_tf")

@@ -57,8 +57,8 @@ def test_mean_free_three_channel_linear_diffusion_keeps_constant_images_constant
     out, filters = layer(u, return_filters=True)
     np.testing.assert_allclose(out, u, atol=1e-5)
     assert filters.shape == (2, 8, 8, 5 * layer.stencils)
-    centre = np.asarray(filters)[..., 4::5]
-    neighbour_sum = sum(np.asarray(filters)[..., k::5] for k in range(4))
+    maps = np.split(np.asarray(filters), 5, axis=-1)  # grouped by stencil position
+    centre, neighbour_sum = maps[4], sum(maps[:4])
     np.testing.assert_allclose(centre, neighbour_sum, atol=1e-5)
 
 

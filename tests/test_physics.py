@@ -194,3 +194,52 @@ def test_exact_heat_equals_the_tf_signal_dct_solver(shape, t):
     u = random_images(shape)
     np.testing.assert_allclose(np.asarray(physics.heat(u, t)), tensorflow_dct_heat(u, t),
                                atol=1e-6)
+
+
+# ---------------------------------------------------------------- colour (B, H, W, C)
+
+
+@pytest.mark.parametrize("coupling", ["shared", "channelwise"])
+@pytest.mark.parametrize("convention", ["neumann", "original"])
+def test_identical_channels_give_the_grey_result_in_each_channel(coupling, convention):
+    grey = random_images((2, 12, 17, 1))
+    colour = np.repeat(grey, 3, axis=-1)
+    expected = np.asarray(physics.perona_malik(grey, convention=convention))
+    result = np.asarray(physics.perona_malik(colour, convention=convention, coupling=coupling))
+    for c in range(3):
+        np.testing.assert_allclose(result[..., c], expected[..., 0], atol=1e-6)
+    for method in ("exact", "explicit"):
+        heated = np.asarray(physics.heat(colour, 0.7, method=method))
+        np.testing.assert_allclose(heated, np.repeat(np.asarray(
+            physics.heat(grey, 0.7, method=method)), 3, axis=-1), atol=1e-6)
+
+
+@pytest.mark.parametrize("solve", [
+    lambda u: physics.perona_malik(u, coupling="shared"),
+    lambda u: physics.perona_malik(u, coupling="channelwise"),
+    lambda u: physics.heat(u, 2.0, method="exact"),
+    lambda u: physics.heat(u, 2.0, method="explicit"),
+])
+def test_colour_solvers_conserve_mass_and_the_range_per_channel(solve):
+    u = random_images((2, 11, 14, 3), low=-1.0)
+    u[..., 1] *= 0.3  # channels of different ranges
+    out = np.asarray(solve(u))
+    np.testing.assert_allclose(out.sum(axis=(1, 2)), u.sum(axis=(1, 2)), rtol=1e-5, atol=1e-4)
+    assert (out.min(axis=(1, 2)) >= u.min(axis=(1, 2)) - 1e-6).all()
+    assert (out.max(axis=(1, 2)) <= u.max(axis=(1, 2)) + 1e-6).all()
+
+
+def test_shared_coupling_diffuses_less_across_an_edge_any_channel_has():
+    """One diffusivity for all channels: an edge in red alone slows green's diffusion
+    there, which channelwise diffusion does not do."""
+    u = np.zeros((1, 16, 16, 3), np.float32)
+    u[..., :, 8:, 0] = 1.0  # a red edge
+    u[..., 1] = np.random.default_rng(0).random((16, 16)) * 0.1  # green texture
+    shared = np.asarray(physics.perona_malik(u, coupling="shared"))[..., 1]
+    alone = np.asarray(physics.perona_malik(u, coupling="channelwise"))[..., 1]
+    def change(out, columns):
+        return np.abs(out - u[..., 1])[:, :, columns].mean()
+
+    edge, far = slice(8, 9), slice(0, 4)  # the column of red's backward difference; far off
+    assert change(shared, edge) < 0.7 * change(alone, edge)
+    assert change(shared, far) == pytest.approx(change(alone, far), rel=0.05)

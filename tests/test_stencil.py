@@ -12,8 +12,8 @@ def numpy_stencil(u, zeta, dt, boundary):
 
         F^c = u^c + dt sum_d (z1^cd u^d_N + z2^cd u^d_W + z3^cd u^d_S + z4^cd u^d_E - z5^cd u^d)
 
-    with d = c only when zeta holds 5 C maps (zeta[..., 5c:5c+5]), every d when it holds
-    5 C^2 (zeta[..., 5(cC+d):5(cC+d)+5]).
+    with d = c only when zeta holds 5 C maps (z_k^c = zeta[..., k C + c]), every d when it
+    holds 5 C^2 (z_k^cd = zeta[..., k C^2 + c C + d]).
     """
     b, h, w, channels = u.shape
     coupled = zeta.shape[-1] == 5 * channels**2 and channels > 1
@@ -32,8 +32,9 @@ def numpy_stencil(u, zeta, dt, boundary):
                 for c in range(channels):
                     total = 0.0
                     for d in range(channels) if coupled else [c]:
-                        first = 5 * (c * channels + d) if coupled else 5 * c
-                        z = zeta[n, i, j, first : first + 5]
+                        stride = channels**2 if coupled else channels
+                        offset = c * channels + d if coupled else c
+                        z = zeta[n, i, j, offset::stride]
                         total += (
                             z[0] * value(n, i - 1, j, d)
                             + z[1] * value(n, i, j - 1, d)
@@ -71,8 +72,7 @@ def test_coupled_update_with_block_diagonal_filters_is_the_channelwise_update():
     channelwise = rng.normal(size=(2, 5, 7, 5 * channels)).astype(np.float32)
     coupled = np.zeros((2, 5, 7, 5 * channels**2), np.float32)
     for c in range(channels):
-        first = 5 * (c * channels + c)
-        coupled[..., first : first + 5] = channelwise[..., 5 * c : 5 * c + 5]
+        coupled[..., c * channels + c :: channels**2] = channelwise[..., c::channels]
     np.testing.assert_allclose(
         apply_stencil(u, coupled, 0.2), apply_stencil(u, channelwise, 0.2), atol=1e-6
     )
@@ -83,7 +83,7 @@ def test_identical_channels_with_identical_filters_give_the_grey_update(boundary
     rng = np.random.default_rng(5)
     grey = rng.random((2, 6, 8, 1)).astype(np.float32)
     zeta = rng.normal(size=(2, 6, 8, 5)).astype(np.float32)
-    colour = np.asarray(apply_stencil(np.repeat(grey, 3, -1), np.tile(zeta, 3), 0.2, boundary))
+    colour = np.asarray(apply_stencil(np.repeat(grey, 3, -1), np.repeat(zeta, 3, -1), 0.2, boundary))
     expected = np.asarray(apply_stencil(grey, zeta, 0.2, boundary))
     for c in range(3):
         np.testing.assert_allclose(colour[..., c : c + 1], expected, atol=1e-6)
