@@ -23,6 +23,8 @@ ALLOWED_IMPORTS = {
     "metrics": {"checks"},
     "analysis": {"checks"},
     "plotting": {"checks", "analysis"},
+    "png16": set(),
+    "image_io": {"png16"},
 }
 KERAS_ONLY = ["stencil", "layers", "models"]
 
