@@ -87,14 +87,6 @@ def _orient(image, orientation):
     return image[:: -1 if flip_rows else 1, :: -1 if flip_columns else 1]
 
 
-def _exif_orientation(exif):
-    """The orientation tag of EXIF data (bytes or a PIL.Image.Exif); 1 when absent."""
-    if isinstance(exif, bytes):
-        exif, data = PIL.Image.Exif(), exif
-        exif.load(data)
-    return exif.get(_ORIENTATION_TAG, 1)
-
-
 def _read_pillow(data):
     """8-bit (or less) PNG and JPEG bytes -> (uint8 (H, W, C), orientation, had_alpha)."""
     try:
@@ -106,8 +98,8 @@ def _read_pillow(data):
         had_alpha = "A" in image.getbands() or "transparency" in image.info
         grey = image.mode in ("1", "L", "LA", "La")  # palette images become RGB
         pixels = np.asarray(image.convert("L" if grey else "RGB"))
-        orientation = _exif_orientation(image.getexif())
-    return pixels.reshape(pixels.shape[:2] + (-1,)), orientation, had_alpha
+        orientation = image.getexif().get(_ORIENTATION_TAG, 1)
+    return np.atleast_3d(pixels), orientation, had_alpha
 
 
 def _read_png16(data):
@@ -115,8 +107,10 @@ def _read_png16(data):
     samples, chunks = png16.decode(data)
     channels = 1 if samples.shape[-1] <= 2 else 3
     had_alpha = samples.shape[-1] != channels or b"tRNS" in chunks
-    orientation = _exif_orientation(bytes(chunks[b"eXIf"][0])) if b"eXIf" in chunks else 1
-    return samples[..., :channels], orientation, had_alpha
+    exif = PIL.Image.Exif()
+    if b"eXIf" in chunks:
+        exif.load(bytes(chunks[b"eXIf"][0]))
+    return samples[..., :channels], exif.get(_ORIENTATION_TAG, 1), had_alpha
 
 
 def _npy_image(array, where):
@@ -129,7 +123,7 @@ def _npy_image(array, where):
     with np.errstate(over="ignore"):  # values beyond float32 become inf: reported next
         image = array.astype(np.float32)
     _check_image(image, (1, 3, 4), where)
-    image = image.reshape(image.shape[:2] + (-1,))
+    image = np.atleast_3d(image)
     had_alpha = image.shape[-1] == 4
     image = image[..., :3]
     return image, ImageFormat(".npy", None, image.shape[-1], had_alpha)
@@ -236,7 +230,7 @@ def write_image(path, image, bit_depth=None):
     else:
         full_scale = 2 ** (bit_depth or 8) - 1
         pixels = np.clip(np.round(image.astype(np.float64) * full_scale), 0, full_scale)
-        pixels = pixels.reshape(image.shape[:2] + (-1,))
+        pixels = np.atleast_3d(pixels)
         if full_scale == 65535:
             data = png16.encode(pixels.astype(np.uint16))
         else:

@@ -14,6 +14,7 @@ import PIL.Image
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _SAMPLES = {0: 1, 4: 2, 2: 3, 6: 4}  # colour type -> samples per pixel (grey, +alpha, RGB, RGBA)
 _BAND_ROWS = 1024  # rows per wavefront band: the skewed copy stays within twice a band
+_ZLIB_LEVEL = 3  # files within 1% of level 6's on photographs, written twice as fast
 
 
 def _chunks(data):
@@ -27,10 +28,10 @@ def _chunks(data):
         length, kind = struct.unpack_from(">I4s", data, position)
         end = position + 8 + length
         if end + 4 > len(data):
-            raise ValueError(f"the file is truncated (in a {kind.decode('latin-1')} chunk)")
+            raise ValueError(f"the file is truncated (inside chunk {kind.decode('latin-1')})")
         body = view[position + 8 : end]
         if zlib.crc32(body, zlib.crc32(kind)) != int.from_bytes(data[end : end + 4], "big"):
-            raise ValueError(f"CRC mismatch in a {kind.decode('latin-1')} chunk")
+            raise ValueError(f"CRC mismatch in chunk {kind.decode('latin-1')}")
         if kind == b"IEND":
             return chunks
         chunks.setdefault(kind, []).append(body)
@@ -138,5 +139,5 @@ def encode(samples):
     filtered[1:] -= rows[:-1]
     lines = np.concatenate([np.full((height, 1), 2, np.uint8), filtered], axis=1)
     header = struct.pack(">IIBBBBB", width, height, 16, 0 if channels == 1 else 2, 0, 0, 0)
-    return (SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(lines.tobytes()))
-            + _chunk(b"IEND", b""))
+    image_data = zlib.compress(lines.tobytes(), _ZLIB_LEVEL)
+    return SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", image_data) + _chunk(b"IEND", b"")

@@ -29,8 +29,8 @@ def filter_row(kind, row, prior, bpp):
         a, b = row[i - bpp] if i >= bpp else 0, prior[i]
         c = prior[i - bpp] if i >= bpp else 0
         p = a + b - c
-        paeth = a if abs(p - a) <= abs(p - b) and abs(p - a) <= abs(p - c) else (
-            b if abs(p - b) <= abs(p - c) else c)
+        pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+        paeth = a if pa <= pb and pa <= pc else b if pb <= pc else c
         out.append((x - (0, a, b, (a + b) // 2, paeth)[kind]) % 256)
     return bytes(out)
 
@@ -129,7 +129,7 @@ def test_sixteen_bit_png_is_readable_by_pillow(tmp_path):
 @pytest.mark.parametrize("channels", [1, 3])
 def test_decoder_reads_every_row_filter(tmp_path, filters, channels):
     values = random16((7, 9, channels), seed=channels)
-    values[:, :4] //= 64  # small values and runs: predictions that wrap and that tie
+    values[:, :5] = values[:, :5] % 16 * 257  # small bytes: Paeth's ties between a, b and c
     path = write(tmp_path, "a.png", png16_file(values, filters))
     np.testing.assert_array_equal(as16(image_io.read_image(path)[0]), values)
 
@@ -182,6 +182,19 @@ def test_eight_bit_alpha_is_dropped(tmp_path, mode):
     image, image_format = image_io.read_image(tmp_path / "a.png")
     np.testing.assert_array_equal(np.round(image * 255), values[..., :-1])
     assert image_format == image_io.ImageFormat(".png", 8, len(mode) - 1, True)
+
+
+@pytest.mark.parametrize("bit_depth", [8, 16])
+def test_transparency_chunk_counts_as_alpha(tmp_path, bit_depth):
+    values = random16((3, 4, 1), seed=13) // (257 if bit_depth == 8 else 1)
+    if bit_depth == 8:
+        PIL.Image.fromarray(values[..., 0].astype(np.uint8)).save(tmp_path / "a.png",
+                                                                  transparency=0)
+    else:
+        write(tmp_path, "a.png", png16_file(values, chunks=[(b"tRNS", b"\x00\x00")]))
+    image, image_format = image_io.read_image(tmp_path / "a.png")
+    np.testing.assert_array_equal(np.round(image * (2**bit_depth - 1)), values)
+    assert image_format == image_io.ImageFormat(".png", bit_depth, 1, True)
 
 
 @pytest.mark.parametrize("bits", [1, 2, 4])
@@ -275,9 +288,9 @@ def damaged16(damage):
     good = png16_file(values)
     header = struct.pack(">IIBBBBB", 4, 4, 16, 2, 0, 0, 0)
     if damage == "crc":
-        return good[:-20] + bytes([good[-20] ^ 1]) + good[-19:], "CRC mismatch in a IDAT"
+        return good[:-20] + bytes([good[-20] ^ 1]) + good[-19:], "CRC mismatch in chunk IDAT"
     if damage == "cut in a chunk":
-        return good[:60], "truncated \\(in a IDAT chunk\\)"
+        return good[:60], "truncated \\(inside chunk IDAT\\)"
     if damage == "no IEND":
         return good[:-12], "truncated \\(no IEND chunk\\)"
     lines = {"short data": zlib.compress(bytes(30)), "bad zlib": b"not zlib",
