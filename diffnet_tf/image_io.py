@@ -96,7 +96,7 @@ def _read_pillow(data):
     with image:
         image.load()
         had_alpha = "A" in image.getbands() or "transparency" in image.info
-        grey = image.mode in ("1", "L", "LA", "La")  # palette images become RGB
+        grey = image.mode in ("1", "L", "LA")  # palette images become RGB
         pixels = np.asarray(image.convert("L" if grey else "RGB"))
         orientation = image.getexif().get(_ORIENTATION_TAG, 1)
     return np.atleast_3d(pixels), orientation, had_alpha
@@ -152,6 +152,8 @@ def read_image(path):
     try:
         if extension == ".npy":
             array = np.load(io.BytesIO(data), allow_pickle=False)
+            if not isinstance(array, np.ndarray):
+                raise ValueError("a .npz archive of arrays, not one .npy array")
         elif data.startswith(png16.SIGNATURE) and data[24:25] == b"\x10":  # IHDR bit depth
             pixels, orientation, had_alpha = _read_png16(data)
         else:

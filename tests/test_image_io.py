@@ -282,6 +282,13 @@ def test_damaged_files_cannot_be_read(tmp_path, name, damage):
         image_io.read_image(path)
 
 
+def test_npz_archive_named_npy_cannot_be_read(tmp_path):
+    with open(tmp_path / "a.npy", "wb") as file:
+        np.savez(file, image=np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="Could not read .*: a .npz archive of arrays"):
+        image_io.read_image(tmp_path / "a.npy")
+
+
 def damaged16(damage):
     """A 16-bit PNG damaged in one way, with a message png16 gives."""
     values = random16((4, 4, 3))
