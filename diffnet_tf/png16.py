@@ -14,6 +14,11 @@ import PIL.Image
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _SAMPLES = {0: 1, 4: 2, 2: 3, 6: 4}  # colour type -> samples per pixel (grey, +alpha, RGB, RGBA)
 _BAND_ROWS = 1024  # rows per wavefront band: the skewed copy stays within twice a band
+# Rows wa, wb, shift, is Paeth; one column per filter type (None, Sub, Up, Average, Paeth):
+# the predictors but Paeth's are (wa * a + wb * b) >> shift (faster than np.choose).
+_PREDICTORS = np.array(
+    [[0, 1, 0, 1, 0], [0, 0, 1, 1, 0], [0, 0, 0, 1, 0], [0, 0, 0, 0, 1]], np.int16
+)
 _ZLIB_LEVEL = 3  # files within 1% of level 6's on photographs, written twice as fast
 
 
@@ -78,6 +83,7 @@ def _unfilter_band(filtered, types, previous):
     skewed[1 : width + 1, 0] = previous  # row y = -1; x = -1 stays zero
     for y in range(rows):
         skewed[y + 2 : y + 2 + width, y + 1] = filtered[y]
+    wa, wb, shift, is_paeth = _PREDICTORS[:, types, None]  # each (rows, 1)
     for t in range(width + rows - 1):
         first, last = max(0, t - width + 1), min(rows, t + 1)  # rows crossing diagonal t
         a = skewed[t + 1, first + 1 : last + 1].astype(np.int16)
@@ -85,7 +91,8 @@ def _unfilter_band(filtered, types, previous):
         c = skewed[t, first:last].astype(np.int16)
         pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2 * c)  # |p - a|, ... for p = a + b - c
         paeth = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
-        prediction = np.choose(types[first:last, None], (0, a, b, (a + b) >> 1, paeth))
+        linear = (wa[first:last] * a + wb[first:last] * b) >> shift[first:last]
+        prediction = np.where(is_paeth[first:last], paeth, linear)
         skewed[t + 2, first + 1 : last + 1] += prediction.astype(np.uint8)  # modulo 256
     return np.stack([skewed[y + 2 : y + 2 + width, y + 1] for y in range(rows)])
 
