@@ -1,0 +1,240 @@
+"""Reading and writing the images users restore: PNG (8 and 16 bits), JPEG and .npy.
+
+Images come back as float32 (H, W, C), C in {1, 3}: PNG/JPEG divided by the full scale of
+the file's bit depth, alpha dropped, EXIF orientation applied (phone photographs come out
+upright). Pillow reads and writes 8-bit PNG and JPEG; it truncates 16-bit colour PNGs to
+8 bits, so every 16-bit PNG goes through the small NumPy + zlib codec in `png16`.
+Writes are atomic. No TensorFlow.
+"""
+
+import dataclasses
+import io
+import os
+import pathlib
+import uuid
+
+import numpy as np
+import PIL.Image
+
+from diffnet_tf import png16
+
+FORMATS = (".png", ".jpg", ".jpeg", ".npy")
+BIT_DEPTHS = (8, 16)
+_JPEG = (".jpg", ".jpeg")
+_ORIENTATION_TAG = 0x0112
+# EXIF orientation -> (transpose, flip rows, flip columns), the same as
+# PIL.ImageOps.exif_transpose; 1 (and anything unknown) leaves the image as it is.
+_ORIENTATIONS = {
+    2: (False, False, True), 3: (False, True, True), 4: (False, True, False),
+    5: (True, False, False), 6: (True, False, True), 7: (True, True, True),
+    8: (True, True, False),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageFormat:
+    """What `read_image` found in a file.
+
+    Attributes:
+        extension: the path's extension in lower case (".jpeg" stays ".jpeg").
+        bit_depth: 8 or 16 for PNG/JPEG (1, 2 and 4-bit PNGs read as 8), None for .npy.
+        channels: 1 or 3, after dropping alpha.
+        had_alpha: an alpha channel (or a PNG transparency chunk) was dropped.
+    """
+
+    extension: str
+    bit_depth: int | None
+    channels: int
+    had_alpha: bool
+
+
+def _check_extension(path):
+    extension = os.path.splitext(path)[1].lower()
+    if extension not in FORMATS:
+        raise ValueError(
+            f"Expected an image file ending in one of {', '.join(FORMATS)}. "
+            f"Received {os.fspath(path)!r}."
+        )
+    return extension
+
+
+def _check_image(image, channels, where):
+    """Raises unless `image` is a non-empty finite (H, W) or (H, W, C), C in `channels`.
+
+    Args:
+        where: where the image is, for the message: "in 'a.npy'", "to write to 'b.png'".
+    """
+    if not (image.ndim == 2 or image.ndim == 3 and image.shape[-1] in channels):
+        shapes = ", ".join(["(H, W)"] + [f"(H, W, {c})" for c in channels])
+        raise ValueError(
+            f"Expected an image of shape {shapes} {where}. Received shape {image.shape}."
+        )
+    if image.size == 0:
+        raise ValueError(
+            f"Expected a non-empty image (no zero dimension) {where}. "
+            f"Received shape {image.shape}."
+        )
+    bad = image.size - np.count_nonzero(np.isfinite(image))
+    if bad:
+        raise ValueError(f"Expected finite values {where}. Received {bad} NaN or inf values.")
+
+
+def _orient(image, orientation):
+    """Applies an EXIF orientation (1 to 8) to an (H, W, C) array."""
+    transpose, flip_rows, flip_columns = _ORIENTATIONS.get(orientation, (False, False, False))
+    if transpose:
+        image = image.swapaxes(0, 1)
+    return image[:: -1 if flip_rows else 1, :: -1 if flip_columns else 1]
+
+
+def _read_pillow(data):
+    """8-bit (or less) PNG and JPEG bytes -> (uint8 (H, W, C), orientation, had_alpha)."""
+    try:
+        image = PIL.Image.open(io.BytesIO(data), formats=["PNG", "JPEG"])
+    except PIL.UnidentifiedImageError:
+        raise ValueError("not a PNG or JPEG file") from None
+    with image:
+        image.load()
+        had_alpha = "A" in image.getbands() or "transparency" in image.info
+        grey = image.mode in ("1", "L", "LA")  # palette images become RGB
+        pixels = np.asarray(image.convert("L" if grey else "RGB"))
+        orientation = image.getexif().get(_ORIENTATION_TAG, 1)
+    return np.atleast_3d(pixels), orientation, had_alpha
+
+
+def _read_png16(data):
+    """16-bit PNG bytes -> (uint16 (H, W, C), orientation, had_alpha)."""
+    samples, chunks = png16.decode(data)
+    channels = 1 if samples.shape[-1] <= 2 else 3
+    had_alpha = samples.shape[-1] != channels or b"tRNS" in chunks
+    exif = PIL.Image.Exif()
+    if b"eXIf" in chunks:
+        exif.load(bytes(chunks[b"eXIf"][0]))
+    return samples[..., :channels], exif.get(_ORIENTATION_TAG, 1), had_alpha
+
+
+def _npy_image(array, where):
+    """A loaded .npy array -> (float32 (H, W, C), C in {1, 3}, ImageFormat), checked."""
+    if array.dtype.kind not in "iuf":
+        raise ValueError(
+            f"Expected a real numeric array (integers or floats) {where}. "
+            f"Received dtype {array.dtype}."
+        )
+    with np.errstate(over="ignore"):  # values beyond float32 become inf: reported next
+        image = array.astype(np.float32)
+    _check_image(image, (1, 3, 4), where)
+    image = np.atleast_3d(image)
+    had_alpha = image.shape[-1] == 4
+    image = image[..., :3]
+    return image, ImageFormat(".npy", None, image.shape[-1], had_alpha)
+
+
+def read_image(path):
+    """Reads a PNG, JPEG or .npy image.
+
+    Args:
+        path: a file ending in one of `FORMATS` (PNG/JPEG are recognised by their content).
+
+    Returns:
+        (image, image_format): image is float32 (H, W, C), C in {1, 3}. PNG/JPEG values are
+        divided by the full scale of the file's bit depth (255 or 65535), so lie in [0, 1];
+        alpha is dropped and the EXIF orientation applied. A .npy array of shape (H, W),
+        (H, W, 1), (H, W, 3) or (H, W, 4) (alpha dropped) keeps its values.
+
+    Raises:
+        FileNotFoundError: no file at `path`.
+        ValueError: an unknown extension, an unreadable file, an empty image, or a .npy
+            array of another shape, a non-numeric dtype or with NaN/inf values.
+    """
+    extension = _check_extension(path)
+    data = pathlib.Path(path).read_bytes()
+    source = repr(os.fspath(path))
+    try:
+        if extension == ".npy":
+            array = np.load(io.BytesIO(data), allow_pickle=False)
+            if not isinstance(array, np.ndarray):
+                raise ValueError("a .npz archive of arrays, not one .npy array")
+        elif data.startswith(png16.SIGNATURE) and data[24:25] == b"\x10":  # IHDR bit depth
+            pixels, orientation, had_alpha = _read_png16(data)
+        else:
+            pixels, orientation, had_alpha = _read_pillow(data)
+    except (OSError, SyntaxError, EOFError, ValueError, PIL.Image.DecompressionBombError) as error:
+        raise ValueError(f"Could not read an image from {source}: {error}") from error
+    if extension == ".npy":
+        return _npy_image(array, f"in {source}")
+    _check_image(pixels, (1, 3), f"in {source}")
+    full_scale = np.iinfo(pixels.dtype).max
+    image = _orient(pixels, orientation).astype(np.float32) / np.float32(full_scale)
+    bit_depth = 16 if full_scale == 65535 else 8
+    return image, ImageFormat(extension, bit_depth, image.shape[-1], had_alpha)
+
+
+def _encode_pillow(pixels, extension):
+    """uint8 (H, W, C), C in {1, 3} -> PNG or JPEG (quality 95) bytes."""
+    image = PIL.Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
+    buffer = io.BytesIO()
+    if extension in _JPEG:
+        image.save(buffer, format="JPEG", quality=95)
+    else:
+        image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _write_atomically(path, data):
+    """Writes `data` to a temporary file beside `path`, then renames it over `path`: a kill
+    leaves either the old file or the new one. Creates missing parent folders."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(temporary, "xb") as file:  # default permissions (mkstemp's are 0600)
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def write_image(path, image, bit_depth=None):
+    """Writes a float image as PNG, JPEG or .npy (by the path's extension), atomically.
+
+    Args:
+        path: a file ending in one of `FORMATS`; missing parent folders are created.
+        image: float (H, W), (H, W, 1) or (H, W, 3), finite. For PNG/JPEG, values in [0, 1]
+            are scaled to the bit depth's full scale (255 or 65535), rounded and clipped;
+            .npy stores them unchanged as float32.
+        bit_depth: 8 or 16 for PNG (None: 8), 8 or None for JPEG; ignored for .npy.
+
+    Raises:
+        ValueError: an unknown extension, a non-float, empty or non-finite image of another
+            shape, a bit depth not in `BIT_DEPTHS`, or 16 bits with JPEG.
+    """
+    extension = _check_extension(path)
+    image = np.asarray(image)
+    if bit_depth is not None and bit_depth not in BIT_DEPTHS:
+        raise ValueError(f"Expected bit_depth 8, 16 or None (8). Received {bit_depth!r}.")
+    if bit_depth == 16 and extension in _JPEG:
+        raise ValueError(
+            f"Expected bit_depth 8 or None for JPEG (it has no 16-bit form; write a .png). "
+            f"Received bit_depth=16 for {os.fspath(path)!r}."
+        )
+    if image.dtype.kind != "f":
+        raise ValueError(
+            f"Expected a float image (values in [0, 1] for PNG/JPEG). Received dtype {image.dtype}."
+        )
+    _check_image(image, (1, 3), f"to write to {os.fspath(path)!r}")
+    if extension == ".npy":
+        buffer = io.BytesIO()
+        np.save(buffer, image.astype(np.float32))
+        data = buffer.getvalue()
+    else:
+        full_scale = 2 ** (bit_depth or 8) - 1
+        pixels = np.clip(np.round(image.astype(np.float64) * full_scale), 0, full_scale)
+        pixels = np.atleast_3d(pixels)
+        if full_scale == 65535:
+            data = png16.encode(pixels.astype(np.uint16))
+        else:
+            data = _encode_pillow(pixels.astype(np.uint8), extension)
+    _write_atomically(path, data)
