@@ -19,10 +19,12 @@ ALLOWED_IMPORTS = {
     "synthetic": {"checks"},
     "layers": {"checks", "stencil"},
     "models": {"checks", "layers", "stencil"},
-    "training": {"checks", "layers", "models", "stencil", "metrics", "analysis", "plotting"},
+    "training": {"checks", "layers", "models", "stencil", "metrics", "analysis", "plotting",
+                 "summaries"},
     "metrics": {"checks"},
     "analysis": {"checks"},
     "plotting": {"checks", "analysis"},
+    "summaries": {"analysis"},
 }
 KERAS_ONLY = ["stencil", "layers", "models"]
 
