@@ -33,7 +33,10 @@ from keras import ops
 from PIL import Image, ImageDraw, ImageFont
 from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.compat.tensorflow_stub.io import gfile
+from tensorboard.plugins.image import metadata as image_metadata
+from tensorboard.plugins.scalar import metadata as scalar_metadata
 from tensorboard.summary.writer.record_writer import RecordWriter
+from tensorboard.util import tensor_util
 
 from diffnet_tf.analysis import decompose_filters
 
@@ -56,11 +59,11 @@ DESCRIPTIONS = {
     "time_step": "Learned time step dt of layer {k} (eq. 4.6). x axis: epochs completed.",
     "samples": "Validation sample {i}: input, output and target on the fixed grey scale "
                "[0, 1] (clipped); the residual target - output (mean over colour channels) "
-               "on the fixed scale +-{scale:g}: red where the output is too dark, blue where "
+               "on the fixed scale ±{scale:g}: red where the output is too dark, blue where "
                "it is too bright. Slider: epochs completed.",
     "zeta": "Layer {k}'s filter maps zeta_1 ... zeta_5 (top, left, bottom, right, centre; "
             "eq. 4.7) for validation sample 1 and their smoothing part S = zeta_1 + zeta_2 + "
-            "zeta_3 + zeta_4 - zeta_5 (eq. 2.26, Fig. 11), on the fixed scale +-{scale:g}. "
+            "zeta_3 + zeta_4 - zeta_5 (eq. 2.26, Fig. 11), on the fixed scale ±{scale:g}. "
             "Slider: epochs completed.",
 }
 _FILE_NUMBERS = itertools.count()  # tells apart event files opened in the same second
@@ -70,10 +73,10 @@ class SummaryWriter:
     """Writes scalar and image summaries to an event file under `log_dir` with the
     `tensorboard` package alone (no TensorFlow), on any Keras backend.
 
-    Scalars and images are written in the summary protocol's plain forms (simple_value,
-    Summary.Image), which TensorBoard shows in its Scalars, Images and Time Series
-    dashboards and its EventAccumulator reads back. Each write goes to the file at once,
-    so TensorBoard sees it without a flush. Paths may be local or any file system
+    Values are written as tensors with the scalar and image plugins' metadata, as
+    tf.summary writes them (TensorBoard's fast loader shows descriptions only in this
+    form; its EventAccumulator reads them as Tensors). Each write goes to the file at
+    once, so TensorBoard sees it without a flush. Paths may be local or any file system
     TensorBoard reads without TensorFlow (s3://, and gs:// etc. through fsspec).
 
     Args:
@@ -98,8 +101,8 @@ class SummaryWriter:
             step: the x coordinate (an integer).
             description: Markdown shown with the card (stored with the tag's first point).
         """
-        value = summary_pb2.Summary.Value(tag=tag, simple_value=float(value))
-        self._summary(value, step, description)
+        metadata = scalar_metadata.create_summary_metadata(tag, description or "")
+        self._summary(tag, np.float32(value), metadata, step)
 
     def image(self, tag, image, step, description=None):
         """Writes one image (PNG) of the card `tag`.
@@ -118,15 +121,15 @@ class SummaryWriter:
         png = io.BytesIO()
         Image.fromarray(image).save(png, format="PNG", compress_level=1)  # fast; small enough
         height, width = image.shape[:2]
-        encoded = summary_pb2.Summary.Image(
-            height=height, width=width, colorspace=3, encoded_image_string=png.getvalue()
-        )
-        self._summary(summary_pb2.Summary.Value(tag=tag, image=encoded), step, description)
+        data = np.array([str(width).encode(), str(height).encode(), png.getvalue()], object)
+        metadata = image_metadata.create_summary_metadata(tag, description or "")
+        self._summary(tag, data, metadata, step)
 
-    def _summary(self, value, step, description):
-        if value.tag not in self._tags:  # TensorBoard reads a tag's metadata from its first value
-            value.metadata.summary_description = description or ""
-            self._tags.add(value.tag)
+    def _summary(self, tag, data, metadata, step):
+        value = summary_pb2.Summary.Value(tag=tag, tensor=tensor_util.make_tensor_proto(data))
+        if tag not in self._tags:  # TensorBoard reads a tag's metadata from its first value
+            value.metadata.CopyFrom(metadata)
+            self._tags.add(tag)
         summary = summary_pb2.Summary(value=[value])
         self._write(event_pb2.Event(wall_time=time.time(), step=int(step), summary=summary))
 

@@ -15,6 +15,7 @@ import pytest
 from keras import ops
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.util import tensor_util
 
 from diffnet_tf.models import DiffNet
 from diffnet_tf.summaries import (
@@ -32,11 +33,29 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 def read_run(folder):
     """TensorBoard's reader over one run folder, every event kept."""
-    return EventAccumulator(str(folder), size_guidance={"scalars": 0, "images": 0}).Reload()
+    return EventAccumulator(str(folder), size_guidance={"tensors": 0}).Reload()
 
 
-def decode(image_event):
-    return np.asarray(Image.open(io.BytesIO(image_event.encoded_image_string)).convert("RGB"))
+def tags(run, plugin):
+    """The run's tags of one TensorBoard plugin ('scalars' or 'images'), sorted."""
+    return sorted(tag for tag in run.Tags()["tensors"]
+                  if run.SummaryMetadata(tag).plugin_data.plugin_name == plugin)
+
+
+def scalars(run, tag):
+    """(steps, values) of a scalar tag."""
+    events = run.Tensors(tag)
+    return [e.step for e in events], [tensor_util.make_ndarray(e.tensor_proto).item() for e in events]
+
+
+def images(run, tag):
+    """(step, width, height, decoded (H, W, 3) uint8 image) of each image of a tag."""
+    found = []
+    for event in run.Tensors(tag):
+        width, height, png = tensor_util.make_ndarray(event.tensor_proto)
+        image = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+        found.append((event.step, int(width), int(height), image))
+    return found
 
 
 def colour_area(image, colour):
@@ -56,16 +75,16 @@ def test_writer_round_trips_scalars_and_images(tmp_path):
     writer.image("samples/1", rgb / 255.0, 4)
     writer.close()
     run = read_run(tmp_path)
-    assert run.Tags()["scalars"] == ["loss/epoch"]
-    points = run.Scalars("loss/epoch")
-    assert [p.step for p in points] == [1, 2, 10]
-    np.testing.assert_allclose([p.value for p in points], [0.5, -3.25, 1e-6], rtol=1e-7)
+    assert tags(run, "scalars") == ["loss/epoch"] and tags(run, "images") == ["samples/1"]
+    steps, values = scalars(run, "loss/epoch")
+    assert steps == [1, 2, 10]
+    np.testing.assert_allclose(values, [0.5, -3.25, 1e-6], rtol=1e-7)
     assert run.SummaryMetadata("loss/epoch").summary_description == "the loss"
-    images = run.Images("samples/1")
-    assert [(i.step, i.width, i.height) for i in images] == [(3, 7, 5), (4, 7, 5)]
+    written = images(run, "samples/1")
+    assert [(step, width, height) for step, width, height, _ in written] == [(3, 7, 5), (4, 7, 5)]
     assert run.SummaryMetadata("samples/1").summary_description == "a sample"
-    for image in images:
-        np.testing.assert_array_equal(decode(image), rgb)  # PNG is lossless
+    for *_, image in written:
+        np.testing.assert_array_equal(image, rgb)  # PNG is lossless
 
 
 def test_writers_opened_together_write_separate_files(tmp_path):
@@ -75,7 +94,7 @@ def test_writers_opened_together_write_separate_files(tmp_path):
     first.close()
     second.close()
     assert len(list(tmp_path.iterdir())) == 2
-    assert [p.value for p in read_run(tmp_path).Scalars("a")] == [1.0, 2.0]
+    assert scalars(read_run(tmp_path), "a") == ([1, 2], [1.0, 2.0])
 
 
 def test_writer_rejects_a_non_rgb_image(tmp_path):
@@ -233,10 +252,6 @@ def tiny_fit(model, log_dir, learning_rate, epochs=2, update_every=4):
     return x, y, history.history
 
 
-def values(run, tag):
-    return [p.step for p in run.Scalars(tag)], [p.value for p in run.Scalars(tag)]
-
-
 def test_logger_writes_epochs_steps_learning_rate_and_diffnet_filters(tmp_path):
     # A tiny learning rate keeps the weights (and so each batch's loss) practically fixed,
     # so the step curves can be checked against losses computed batch by batch.
@@ -245,15 +260,15 @@ def test_logger_writes_epochs_steps_learning_rate_and_diffnet_filters(tmp_path):
     x, y, history = tiny_fit(model, tmp_path, schedule)
     train, validation = read_run(tmp_path / "train"), read_run(tmp_path / "validation")
 
-    assert sorted(train.Tags()["scalars"]) == [
+    assert tags(train, "scalars") == [
         "loss/epoch", "loss/steps", "psnr/epoch", "psnr/steps", "schedule/learning_rate",
         "time_step/layer_1", "time_step/layer_2"]
-    assert sorted(validation.Tags()["scalars"]) == ["loss/epoch", "psnr/epoch"]
-    assert sorted(validation.Tags()["images"]) == [
+    assert tags(validation, "scalars") == ["loss/epoch", "psnr/epoch"]
+    assert tags(validation, "images") == [
         "samples/1", "samples/2", "zeta/layer_1", "zeta/layer_2"]
     for run, prefix in ((train, ""), (validation, "val_")):
         for name in ("loss", "psnr"):
-            steps, logged = values(run, f"{name}/epoch")
+            steps, logged = scalars(run, f"{name}/epoch")
             assert steps == [1, 2]
             np.testing.assert_allclose(logged, history[prefix + name], rtol=1e-6)
 
@@ -263,37 +278,37 @@ def test_logger_writes_epochs_steps_learning_rate_and_diffnet_filters(tmp_path):
     batch_loss = ((outputs - y) ** 2).reshape(6, -1).mean(axis=1)
     batch_psnr = ops.convert_to_numpy(psnr(y, outputs)).reshape(6, 2).mean(axis=1)
     for name, per_batch in (("loss", batch_loss), ("psnr", batch_psnr)):
-        steps, logged = values(train, f"{name}/steps")
+        steps, logged = scalars(train, f"{name}/steps")
         assert steps == [4, 8, 12]
         expected = [per_batch[:4].mean(), per_batch[:2].mean(), per_batch[2:].mean()]
         np.testing.assert_allclose(logged, expected, rtol=1e-4)
 
-    steps, rates = values(train, "schedule/learning_rate")  # evaluated at 6 and 12 steps
+    steps, rates = scalars(train, "schedule/learning_rate")  # evaluated at 6 and 12 steps
     assert steps == [1, 2]
     np.testing.assert_allclose(rates, [1e-9 * 0.5**6, 1e-9 * 0.5**12], rtol=1e-5)
     for k, layer in enumerate(model.diffusion_layers, start=1):
-        _, dts = values(train, f"time_step/layer_{k}")
+        _, dts = scalars(train, f"time_step/layer_{k}")
         np.testing.assert_allclose(dts[-1], ops.convert_to_numpy(layer.dt), rtol=1e-6)
 
-    samples = validation.Images("samples/2")
-    assert [i.step for i in samples] == [1, 2]
-    np.testing.assert_array_equal(decode(samples[-1]), sample_panel(x[1], outputs[1], y[1]))
+    samples = images(validation, "samples/2")
+    assert [step for step, *_ in samples] == [1, 2]
+    np.testing.assert_array_equal(samples[-1][-1], sample_panel(x[1], outputs[1], y[1]))
     trace = model.trace(x[:1])
-    layer_1 = validation.Images("zeta/layer_1")[-1]
+    layer_1 = images(validation, "zeta/layer_1")[-1][-1]
     caption = f"layer 1\ndt = {trace['dt'][0]:.4g}"
-    np.testing.assert_array_equal(decode(layer_1), filter_panel(trace["filters"][0][0], 1.0, caption))
+    np.testing.assert_array_equal(layer_1, filter_panel(trace["filters"][0][0], 1.0, caption))
 
 
 def test_logger_writes_samples_for_a_model_without_trace(tmp_path):
     model = keras.Sequential([keras.Input((None, None, 1)), keras.layers.Conv2D(1, 3, padding="same")])
     x, y, _ = tiny_fit(model, tmp_path, 0.01, epochs=1, update_every=50)
     validation = read_run(tmp_path / "validation")
-    assert sorted(validation.Tags()["images"]) == ["samples/1", "samples/2"]
+    assert tags(validation, "images") == ["samples/1", "samples/2"]
     outputs = ops.convert_to_numpy(model(x[:1]))
-    np.testing.assert_array_equal(decode(validation.Images("samples/1")[0]),
+    np.testing.assert_array_equal(images(validation, "samples/1")[0][-1],
                                   sample_panel(x[0], outputs[0], y[0]))
     train = read_run(tmp_path / "train")
-    assert sorted(train.Tags()["scalars"]) == ["loss/epoch", "psnr/epoch", "schedule/learning_rate"]
+    assert tags(train, "scalars") == ["loss/epoch", "psnr/epoch", "schedule/learning_rate"]
 
 
 def test_tag_groups_put_loss_and_psnr_first_and_samples_before_filters():
@@ -338,7 +353,7 @@ def test_logger_works_without_tensorflow(tmp_path):
         model.fit(x, x, batch_size=2, epochs=1, verbose=0,
                   callbacks=[TensorBoardLogger({str(tmp_path)!r}, preview=(x[:1], x[:1]))])
         tags = EventAccumulator({str(tmp_path / "validation")!r}).Reload().Tags()
-        print(sorted(tags["images"]), sys.modules["tensorflow"])
+        print(sorted(tags["tensors"]), sys.modules["tensorflow"])
     """)
     env = dict(os.environ, KERAS_BACKEND="jax")
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
