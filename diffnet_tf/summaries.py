@@ -53,7 +53,8 @@ DESCRIPTIONS = {
     "epoch": "{name} per epoch: train run, the mean over the epoch's batches; validation run, "
              "over the validation set. x axis: epochs completed.",
     "steps": "Train {name}: the mean over the optimizer steps since the previous point (at "
-             "most {n}; never across an epoch's start). x axis: optimizer steps.",
+             "most {n}; never across an epoch's start), recovered from Keras' batch logs, "
+             "which hold the running mean of the epoch so far. x axis: optimizer steps.",
     "learning_rate": "The learning rate of the optimizer's next step, at the end of each "
                      "epoch. x axis: epochs completed.",
     "time_step": "Learned time step dt of layer {k} (eq. 4.6). x axis: epochs completed.",
@@ -76,8 +77,9 @@ class SummaryWriter:
     Values are written as tensors with the scalar and image plugins' metadata, as
     tf.summary writes them (TensorBoard's fast loader shows descriptions only in this
     form; its EventAccumulator reads them as Tensors). Each write goes to the file at
-    once, so TensorBoard sees it without a flush. Paths may be local or any file system
-    TensorBoard reads without TensorFlow (s3://, and gs:// etc. through fsspec).
+    once, so TensorBoard sees it without a flush. Files are written through the
+    tensorboard package's own file layer: local folders (tested), and s3:// or fsspec
+    URLs where that layer supports them (untested here).
 
     Args:
         log_dir: folder of the event file (created); one folder is one run in TensorBoard.
