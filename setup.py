@@ -20,6 +20,7 @@ setup(
         "keras>=3",
         "numpy",
         "matplotlib",
+        "Pillow>=10.1",  # PNG panels for TensorBoard; a scalable default font
         "absl-py",
     ],
     extras_require={"test": ["pytest"]},
