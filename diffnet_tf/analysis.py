@@ -68,21 +68,18 @@ def fourier_magnitude(image, log=True):
     return np.log1p(magnitude) if log else magnitude
 
 
-def filter_statistics(model, inputs, targets, image_index=0):
-    """Sect. 6.2's numbers of a trained DiffNet (Figs. 11-13).
+def filter_statistics(model, inputs, targets):
+    """Sect. 6.2's numbers of a trained DiffNet (Fig. 13).
 
     Args:
         model: a DiffNet (anything with `trace` and `predict`).
         inputs: (N, H, W, 1) test inputs; alpha is averaged over all N.
         targets: (N, H, W, 1) their targets.
-        image_index: the image whose maps are returned (Figs. 11, 12).
 
     Returns:
-        (numbers, smoothing, diagonal): numbers is a dict with alpha_per_layer (mean |S|
-        over pixels and images, per layer), alpha_mean (over layers), alpha_std_over_images
-        (of the per-image mean over layers), dt per layer, psnr_mean of the outputs and
-        input_psnr_mean; smoothing (K, H, W) is S of each layer for image `image_index`,
-        diagonal (K, H, W) its zeta_5.
+        A dict with alpha_per_layer (mean |S| over pixels and images, per layer),
+        alpha_mean (over layers), alpha_std_over_images (of the per-image mean over
+        layers), dt per layer, psnr_mean of the outputs and input_psnr_mean.
     """
     alpha, dt = [], None
     for start in range(0, len(inputs), TRACE_BATCH):
@@ -92,7 +89,7 @@ def filter_statistics(model, inputs, targets, image_index=0):
         dt = trace["dt"]
     alpha = np.concatenate(alpha)  # (N, K)
     outputs = model.predict(inputs, verbose=0)
-    numbers = {
+    return {
         "alpha_per_layer": alpha.mean(axis=0).tolist(),
         "alpha_mean": float(alpha.mean()),
         "alpha_std_over_images": float(alpha.mean(axis=1).std()),
@@ -100,7 +97,19 @@ def filter_statistics(model, inputs, targets, image_index=0):
         "psnr_mean": float(np.mean(ops.convert_to_numpy(metrics.psnr(targets, outputs)))),
         "input_psnr_mean": float(np.mean(ops.convert_to_numpy(metrics.psnr(targets, inputs)))),
     }
-    filters = model.trace(inputs[image_index : image_index + 1])["filters"]
-    smoothing = np.stack([decompose_filters(z[0])[0] for z in filters])
-    diagonal = np.stack([z[0, ..., 4] for z in filters])
-    return numbers, smoothing, diagonal
+
+
+def smoothing_and_diagonal(model, image):
+    """Figs. 11 and 12 for one image: each layer's smoothing S = sum zeta_1..4 - zeta_5
+    and its diagonal zeta_5.
+
+    Args:
+        model: a DiffNet.
+        image: (1, H, W, 1) input.
+
+    Returns:
+        (smoothing, diagonal), each (K, H, W) for K layers.
+    """
+    filters = model.trace(image)["filters"]
+    return (np.stack([decompose_filters(z[0])[0] for z in filters]),
+            np.stack([z[0, ..., 4] for z in filters]))

@@ -29,6 +29,7 @@ from pathlib import Path
 from diffnet_tf import datasets, training
 from diffnet_tf.files import check_writable_folder, read_json, write_json
 from diffnet_tf.spec import RunSpec
+from diffnet_tf.summaries import TensorBoardLogger
 
 PREVIEW_IMAGES = 4  # validation samples written to TensorBoard every epoch
 
@@ -149,8 +150,6 @@ def finished_runs(root):
 
 def _logging_callbacks(log_dir, preview):
     """TensorBoard logging of loss, PSNR, learning rate, images and filters."""
-    from diffnet_tf.summaries import TensorBoardLogger
-
     return [TensorBoardLogger(log_dir, preview=preview)]
 
 

@@ -121,9 +121,9 @@ class DataSpec:
         _number(self, "noise")
         _integer(self, "seed", 0)
         _integer(self, "pm_steps", 0, optional=True)
-        for name in ("pm_dt", "pm_lambda", "heat_time"):
+        for name, positive in (("pm_dt", True), ("pm_lambda", True), ("heat_time", False)):
             if getattr(self, name) is not None:
-                _number(self, name)
+                _number(self, name, positive)
         unused = [f for f in problems.PHYSICS_FIELDS if f not in physics.fields]
         if physics is problems.PERONA_MALIK and self.channels == 1:
             unused.append("pm_coupling")

@@ -234,9 +234,10 @@ def filter_panel(zeta, scale=1.0, caption=""):
     all on the fixed diverging scale [-scale, scale], drawn as a colour bar with ticks.
 
     Args:
-        zeta: (H, W, 5 * n) filter maps; the first five, in the paper's order (top, left,
-            bottom, right, centre), are shown: those of channel 0 when the maps of several
-            channels are stacked channel after channel.
+        zeta: (H, W, 5 * n) filter maps grouped by stencil position (top, left, bottom,
+            right, centre; `stencil.apply_stencil`): the first stencil's five maps are
+            shown, zeta[..., k * n] (channel 0's, or channel 0 from channel 0 when
+            coupled).
         scale: positive half-width of the colour scale.
         caption: text (lines separated by newlines) at the end of the first row.
 
@@ -250,8 +251,9 @@ def filter_panel(zeta, scale=1.0, caption=""):
             f"Received shape {zeta.shape}."
         )
     _check_scale(scale, "scale")
-    smoothing, _ = decompose_filters(zeta[..., :5])
-    maps = [zeta[..., i] for i in range(5)] + [smoothing]
+    first = zeta[..., :: zeta.shape[-1] // 5]  # the first stencil's five maps
+    smoothing, _ = decompose_filters(first)
+    maps = [first[..., k] for k in range(5)] + [smoothing]
     zoom = _zoom(smoothing.shape)
     tiles = [(title, _enlarge(diverging_image(m, scale), zoom), ())
              for title, m in zip(FILTER_TITLES, maps)]

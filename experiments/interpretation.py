@@ -74,7 +74,7 @@ def check_samples(num_samples, image_index, test_size):
 def main(argv):
     del argv
     from diffnet_tf import datasets, figures, protocols, runs, spec
-    from diffnet_tf.analysis import filter_statistics
+    from diffnet_tf.analysis import filter_statistics, smoothing_and_diagonal
     from diffnet_tf.files import write_json
 
     datasets.use_classic_xla_cpu_emitter()
@@ -102,9 +102,11 @@ def main(argv):
                                   values["overwrite"], values["verbose"])
             path = result.path
             model = result.model or runs.RunFolder(out_dir / "models", run_spec).load_model()
-        inputs, targets = datasets.make_pairs(run_spec.data, "test", num_samples,
+        index = values["image_index"]
+        inputs, targets = datasets.make_pairs(run_spec.data, "test", max(num_samples, index + 1),
                                               values["data_dir"], verbose=0)
-        numbers, s, z5 = filter_statistics(model, inputs, targets, values["image_index"])
+        numbers = filter_statistics(model, inputs[:num_samples], targets[:num_samples])
+        s, z5 = smoothing_and_diagonal(model, inputs[index : index + 1])
         results[f"{level:g}"] = dict(numbers, noise=level, run=str(path))
         smoothing.append(list(s))
         diagonal.append(list(z5))

@@ -31,7 +31,7 @@ ALLOWED_IMPORTS = {
     "metrics": {"checks"},
     "analysis": {"checks", "metrics"},
     "plotting": {"analysis", "checks"},
-    "summaries": {"analysis", "checks"},
+    "summaries": {"analysis"},
     "training": {"checks", "files", "metrics", "models"},
     "runs": {"datasets", "files", "spec", "summaries", "training"},
     "figures": {"metrics", "plotting"},

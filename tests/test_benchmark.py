@@ -6,23 +6,14 @@ import json
 
 import numpy as np
 import pytest
-from absl import flags
-from absl.testing import flagsaver
 
 from diffnet_tf import physics
 from diffnet_tf.models import DiffNet
 from diffnet_tf.stencil import apply_stencil
-from experiments import benchmark, benchmark_references
+from experiments import benchmark, benchmark_references, benchmarking, cli
 
-FLAGS = flags.FLAGS
-TINY = dict(quick=True, image_size=16, batch_size=2, inference_batch_size=2, repeats=1,
-            warmup=1, unet_filters=2, pm_images=4, sparse_images=1)
-
-
-@pytest.fixture(autouse=True)
-def parsed_flags():
-    if not FLAGS.is_parsed():
-        FLAGS.mark_as_parsed()
+TINY = ["--quick", "--image_size=16", "--batch_size=2", "--inference_batch_size=2",
+        "--repeats=1", "--warmup=1", "--unet_filters=2", "--pm_images=4", "--sparse_images=1"]
 
 
 def test_original_update_agrees_with_apply_stencil_zero():
@@ -46,7 +37,7 @@ def test_original_formulation_is_diffnet_zero_with_the_same_weights():
 
 
 def test_compute_floor_is_the_five_estimators():
-    floor = benchmark.make_model("floor", 16)
+    floor = benchmarking.make_model("floor", 16)
     assert floor.count_params() == 5 * 20_261
     assert floor(np.ones((1, 16, 16, 1), np.float32)).shape == (1, 16, 16, 1)
 
@@ -54,25 +45,26 @@ def test_compute_floor_is_the_five_estimators():
 def test_sparse_reference_agrees_with_the_released_boundary():
     pytest.importorskip("scipy")
     image = np.random.default_rng(2).random((12, 12), dtype=np.float32)
-    expected = physics.perona_malik(image[None, ..., None], boundary="original")[0, ..., 0]
+    expected = physics.perona_malik(image[None, ..., None], convention="original")[0, ..., 0]
     reference = benchmark_references.sparse_perona_malik(image)
     np.testing.assert_allclose(reference, expected, atol=1e-5)
 
 
 def test_without_scipy_the_sparse_row_is_skipped_with_a_note(monkeypatch):
-    monkeypatch.setattr(benchmark, "have_scipy", lambda: False)
-    settings = benchmark.Settings(repeats=1, warmup=1, image_size=16, pm_images=2)
-    pairs = benchmark.time_pair_generation(settings)
+    monkeypatch.setattr(benchmarking, "have_scipy", lambda: False)
+    settings = benchmarking.Settings(repeats=1, warmup=1, image_size=16, pm_images=2)
+    pairs = benchmarking.time_pair_generation(settings)
     assert pairs["sparse_reference"] is None and "scipy" in pairs["note"]
     assert pairs["library"]["images_per_s"] > 0
     same_times = {"train": {"median_s": 1.0, "cpu_median_s": 1.0}}
-    checks = benchmark.target_checks({name: same_times for name in benchmark.MODEL_NAMES}, pairs)
+    checks = benchmarking.target_checks({name: same_times for name in benchmarking.MODEL_NAMES},
+                                        pairs)
     assert "4b_pm_pairs_over_sparse_reference" not in checks
 
 
+@pytest.mark.slow
 def test_main_writes_every_figure_and_check(tmp_path, capsys):
-    with flagsaver.flagsaver(**TINY, out_dir=str(tmp_path)):
-        benchmark.main([])
+    benchmark.main(cli.parse(benchmark.FLAGS, ["prog", *TINY, f"--out_dir={tmp_path}"]))
     (path,) = tmp_path.glob("*.json")
     record = json.loads(path.read_text())
     assert {"machine", "backend", "versions", "settings", "models", "pair_generation",
@@ -80,13 +72,13 @@ def test_main_writes_every_figure_and_check(tmp_path, capsys):
             "other_programs_cores"} <= set(record)
     assert {"python", "tensorflow", "keras", "numpy"} <= set(record["versions"])
     assert record["machine"]["cpu_count"] > 0 and record["backend"] == "tensorflow"
-    for name in benchmark.MODEL_NAMES:
+    for name in benchmarking.MODEL_NAMES:
         for measure in ("train", "inference"):
             figure = record["models"][name][measure]
             assert figure["median_s"] > 0 and figure["images_per_s"] > 0
             assert len(figure["repeats_s"]) == 1
     assert record["pair_generation"]["library"]["images_per_s"] > 0
-    for name in benchmark.MEMORY_MODELS:
+    for name in benchmarking.MEMORY_MODELS:
         assert record["peak_training_memory"][name]["peak_mib"] > 0
         assert record["peak_training_memory"][name]["growth_mib"] >= 0
     expected_checks = {"1_diffnet_step_over_floor", "2_original_step_over_diffnet_zero",
@@ -100,25 +92,25 @@ def test_main_writes_every_figure_and_check(tmp_path, capsys):
 
 def test_repetitions_that_lost_a_core_are_counted_and_reported():
     # (wall, CPU): two cores busy for 1 s, then the same work stretched over 2 s
-    summary = benchmark.summarize([(1.0, 2.0), (1.0, 2.0), (2.0, 2.0), (2.0, 2.1)], images=4)
+    summary = benchmarking.summarize([(1.0, 2.0), (1.0, 2.0), (2.0, 2.0), (2.0, 2.1)], images=4)
     assert summary["median_s"] == 1.5 and summary["images_per_s"] == 4 / 1.5
     assert summary["contended"] == 2 and summary["cpu_median_s"] == 2.0
-    note = benchmark.contention_note({"diffnet": {"train": summary}}, None)
+    note = benchmarking.contention_note({"diffnet": {"train": summary}}, None)
     assert "diffnet train: 2/4 repetitions lost a core" in note
-    quiet = {"diffnet": {"train": benchmark.summarize([(1.0, 2.0), (1.1, 2.1)], images=4)}}
-    assert benchmark.contention_note(quiet, None, {"model timing": 0.1}) is None
+    quiet = {"diffnet": {"train": benchmarking.summarize([(1.0, 2.0), (1.1, 2.1)], images=4)}}
+    assert benchmarking.contention_note(quiet, None, {"model timing": 0.1}) is None
     # a run disturbed from start to end: no quiet repetition to compare with
-    note = benchmark.contention_note(quiet, None, {"model timing": 0.9})
+    note = benchmarking.contention_note(quiet, None, {"model timing": 0.9})
     assert "other programs used 0.90 cores during the model timing" in note
 
 
 def test_other_programs_cores_returns_the_result_and_a_share():
-    result, others = benchmark.other_programs_cores(sum, [1, 2])
+    result, others = benchmarking.other_programs_cores(sum, [1, 2])
     assert result == 3 and (others is None or others >= 0)
 
 
 def test_output_path_does_not_overwrite(tmp_path):
     now = datetime.datetime(2026, 1, 2, 3, 4, 5)
-    assert benchmark.output_path(tmp_path, now) == tmp_path / "2026-01-02.json"
+    assert benchmarking.output_path(tmp_path, now) == tmp_path / "2026-01-02.json"
     (tmp_path / "2026-01-02.json").write_text("{}")
-    assert benchmark.output_path(tmp_path, now) == tmp_path / "2026-01-02_030405.json"
+    assert benchmarking.output_path(tmp_path, now) == tmp_path / "2026-01-02_030405.json"

@@ -75,8 +75,8 @@ def test_perona_malik_fails_fast_without_stl10(tmp_path):
     (["--noise=inf"], r"DataSpec.noise \(--noise\) to be a finite number. Received inf"),
     (["--noise=nan"], r"DataSpec.noise \(--noise\) to be a finite number. Received nan"),
     (["--lr_init=inf"], r"TrainSpec.lr_init \(--lr_init\) to be a finite number"),
-    (["--pm_dt=nan"], r"dt to be a finite number"),
-    (["--pm_lambda=-1"], r"lam > 0"),
+    (["--pm_dt=nan"], r"DataSpec.pm_dt \(--pm_dt\) to be a finite number. Received nan"),
+    (["--pm_lambda=-1"], r"DataSpec.pm_lambda \(--pm_lambda\) > 0. Received -1"),
     (["--model=unet", "--layers=3"], r"ModelSpec.num_layers \(--layers\) to be None \(a U-Net\)"),
     (["--train_size=90001"], r"at most 90,000 training images"),
 ])
@@ -203,7 +203,7 @@ def test_restore_keeps_16_bit_pngs_at_16_bits(tmp_path, saved_models):
 
 def test_restore_refuses_to_write_over_its_input_unless_told(tmp_path, saved_models):
     path = tmp_path / "photo.png"
-    image_io.write_image(path, np.full((20, 20), 0.5, np.float32))
+    image_io.write_image(path, np.linspace(0.1, 0.9, 400, dtype=np.float32).reshape(20, 20))
     before = path.read_bytes()
     with pytest.raises(app.UsageError, match="is the input image: it would be overwritten"):
         run(restore, f"--model={saved_models['diffnet']}", str(path), str(path))
@@ -211,8 +211,13 @@ def test_restore_refuses_to_write_over_its_input_unless_told(tmp_path, saved_mod
     with pytest.raises(app.UsageError, match="is the input image"):
         run(restore, f"--model={saved_models['diffnet']}", str(path), str(tmp_path / "link.png"))
     assert path.read_bytes() == before
+    read, _ = image_io.read_image(path)
+    written = path.stat().st_mtime_ns
     run(restore, f"--model={saved_models['diffnet']}", "--overwrite", str(path), str(path))
-    assert path.read_bytes() != before
+    assert path.stat().st_mtime_ns != written  # replaced by the restoration
+    expected = np.clip(expected_restoration(saved_models["diffnet"], read[..., 0]), 0, 1)
+    np.testing.assert_allclose(image_io.read_image(path)[0][..., 0], expected,
+                               atol=0.5 / 255 + 1e-6)
 
 
 @pytest.mark.parametrize("content", [b"", b"PK\x03\x04 truncated"])

@@ -44,9 +44,10 @@ class Epochs(keras.callbacks.Callback):
 def watch(monkeypatch):
     """watch(stop=None) -> an Epochs callback added to the next fits of runs.execute."""
 
+    real = runs._logging_callbacks
+
     def install(stop=None):
         callback = Epochs(stop)
-        real = runs._logging_callbacks
         monkeypatch.setattr(runs, "_logging_callbacks",
                             lambda log_dir, preview: real(log_dir, preview) + [callback])
         return callback

@@ -219,10 +219,11 @@ def test_filter_panel_scale_is_fixed():
     assert colour_area(filter_panel(zeta, 1.0), colour) >= 5 * MIN_TILE * MIN_TILE - 5
 
 
-def test_filter_panel_shows_channel_0_of_stacked_channel_maps():
+def test_filter_panel_shows_the_first_stencil_of_position_grouped_maps():
     zeta = constant_filters((0.4, -0.4, 0.2, 0.0, -0.2))
-    stacked = np.concatenate([zeta, constant_filters((0.9,) * 5, copies=8)], axis=-1)  # 5*C*C
-    np.testing.assert_array_equal(filter_panel(stacked), filter_panel(zeta))
+    grouped = np.full(zeta.shape[:2] + (45,), 0.9, np.float32)  # 5 C^2 maps, C = 3
+    grouped[..., ::9] = zeta  # position k of stencil (0, 0) is map 9 k
+    np.testing.assert_array_equal(filter_panel(grouped), filter_panel(zeta))
 
 
 @pytest.mark.parametrize("shape", [(8, 8, 4), (8, 8, 0), (8, 8), (2, 8, 8, 5)])
