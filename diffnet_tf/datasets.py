@@ -371,8 +371,7 @@ def run_pairs(data, data_dir="data", verbose=1, download=False, pools=None):
         A RunPairs.
     """
     tail = data.validation == "train_tail"
-    needed = {"train": data.train_size + data.val_size * tail,
-              "test": max(data.test_size, data.val_size * (not tail))}
+    needed = {"train": data.train_size + data.val_size * tail, "test": data.test_size}
     if pools is None:
         pools = [make_pairs(data, split, n, data_dir, verbose=min(verbose, 1),
                             download=download) for split, n in needed.items()]

@@ -135,15 +135,18 @@ class DataSpec:
             _unused(self, ["max_discs"], f"source {self.source!r} has no discs")
 
     def _check_split_sizes(self):
-        """The sizes fit the 90 % / 10 % train / test splits of the pool."""
+        """The sizes fit the 90 % / 10 % train / test splits of the pool; 'test_head'
+        validation images are among the test images."""
+        if self.validation == "test_head" and self.val_size > self.test_size:
+            raise ValueError(f"Expected DataSpec.val_size <= test_size: validation "
+                             f"'test_head' is the first test images. Received val_size="
+                             f"{self.val_size}, test_size={self.test_size}.")
         train = self.train_size + (self.val_size if self.validation == "train_tail" else 0)
-        test = max(self.test_size, self.val_size if self.validation == "test_head" else 0)
-        if train > TRAIN_SPLIT or test > TEST_SPLIT:
+        if train > TRAIN_SPLIT or self.test_size > TEST_SPLIT:
             raise ValueError(
                 f"Expected at most {TRAIN_SPLIT:,} training images (with validation "
                 f"{self.validation!r}: train_size{' + val_size' * (self.validation == 'train_tail')})"
-                f" and at most {TEST_SPLIT:,} test images (test_size"
-                f"{', val_size' * (self.validation == 'test_head')}). Received train_size="
+                f" and at most {TEST_SPLIT:,} test images. Received train_size="
                 f"{self.train_size}, val_size={self.val_size}, test_size={self.test_size}.")
 
 

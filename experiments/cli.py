@@ -177,9 +177,16 @@ def network_values(values, network):
 
 
 def spec_from_flags(preset, values):
-    """The preset RunSpec with the fields the flags set; errors name the flag."""
+    """The preset RunSpec with the fields the flags set; errors name the flag.
+
+    Validation images of 'test_head' are the first test images: --test_size alone lowers
+    the preset's val_size to it (e.g. --test_size=200 validates on those 200)."""
+    overrides = spec_overrides(values)
+    data = overrides["data"]
+    if preset.data.validation == "test_head" and "val_size" not in data and "test_size" in data:
+        data["val_size"] = min(preset.data.val_size, data["test_size"])
     try:
-        return preset.replace(**spec_overrides(values))
+        return preset.replace(**overrides)
     except ValueError as error:
         raise app.UsageError(flag_message(str(error))) from error
 

@@ -116,6 +116,17 @@ def test_an_experiment_refuses_the_flags_it_does_not_use(module, flag):
         cli.parse(module.FLAGS, ["prog", flag])
 
 
+def test_test_size_alone_caps_the_validation_images_at_the_test_set():
+    cli.parse(perona_malik.FLAGS, ["prog", "--test_size=32"])
+    values = perona_malik.FLAGS.flag_values_dict()
+    preset = spec.preset("perona_malik")
+    assert cli.spec_from_flags(preset, values).data.val_size == 32
+    values.update(val_size=8)
+    assert cli.spec_from_flags(preset, values).data.val_size == 8
+    with pytest.raises(app.UsageError, match=r"val_size \(--val_size\) <= test_size"):
+        cli.spec_from_flags(preset, dict(values, val_size=64))
+
+
 def test_a_second_parse_starts_from_the_defaults():
     cli.parse(perona_malik.FLAGS, ["prog", "--noise=0.5", "--epochs=3"])
     cli.parse(perona_malik.FLAGS, ["prog", "--epochs=4"])

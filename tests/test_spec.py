@@ -11,7 +11,7 @@ from diffnet_tf import protocols, spec
 
 def small(**data):
     return spec.preset("perona_malik").replace(
-        data=dict(dict(source="synthetic", train_size=1000, test_size=200), **data))
+        data=dict(dict(source="synthetic", train_size=1000, val_size=200, test_size=200), **data))
 
 
 @pytest.mark.parametrize("name", list(protocols.PRESETS))
@@ -82,7 +82,8 @@ def test_specs_are_immutable():
     (dict(data={"max_discs": 2}), r"DataSpec.max_discs to be None"),
     (dict(data={"source": "stl10", "image_size": 64}), r"image_size 96 for STL-10"),
     (dict(data={"train_size": 90_001}), r"at most 90,000 training images"),
-    (dict(data={"validation": "train_tail", "train_size": 89_600}), r"train_size \+ val_size"),
+    (dict(data={"validation": "train_tail", "train_size": 89_900}), r"train_size \+ val_size"),
+    (dict(data={"val_size": 201}), r"val_size <= test_size: validation 'test_head' is the first"),
     (dict(data={"channels": 2}), r"Unknown DataSpec.channels 2"),
     (dict(data={"channels": 3}), r"Unknown coupling None"),
     (dict(data={"problem": "pm_backward"}), r"Unknown problem 'pm_backward'"),
