@@ -14,7 +14,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from diffnet_tf import metrics
+from diffnet_tf import datasets, metrics
 from diffnet_tf.files import read_json, replace_atomically, write_json
 from diffnet_tf.models import DiffNet, UNet
 
@@ -213,6 +213,20 @@ def load_model(path):
                          f"{error}).") from error
 
 
+def training_input(inputs, targets, batch_size, seed):
+    """fit's training data: on TensorFlow a shuffled tf.data pipeline without autotuning
+    (`datasets.make_dataset`: Keras' own pipeline of NumPy arrays stalls at each epoch's
+    start), elsewhere the arrays, which Keras shuffles itself.
+
+    Returns:
+        A dict of model.fit arguments (x, y, batch_size).
+    """
+    if keras.backend.backend() == "tensorflow":
+        return {"x": datasets.make_dataset(inputs, targets, batch_size, shuffle=True, seed=seed),
+                "shuffle": False}
+    return {"x": inputs, "y": targets, "batch_size": batch_size}
+
+
 def fit(spec, pairs, backup_dir, verbose=1, callbacks=(), strategy=None):
     """Trains the network of `spec` on `pairs`, resuming from `backup_dir` if it holds epochs.
 
@@ -250,9 +264,10 @@ def fit(spec, pairs, backup_dir, verbose=1, callbacks=(), strategy=None):
         all_callbacks.append(stopper)
     history = {}
     if initial_epoch < spec.train.epochs:
-        history = model.fit(x, y, validation_data=pairs.validation, epochs=spec.train.epochs,
-                            initial_epoch=initial_epoch, batch_size=spec.train.batch_size,
-                            callbacks=all_callbacks + list(callbacks), verbose=verbose).history
+        history = model.fit(**training_input(x, y, spec.train.batch_size, spec.train.seed),
+                            validation_data=pairs.validation, epochs=spec.train.epochs,
+                            initial_epoch=initial_epoch, callbacks=all_callbacks + list(callbacks),
+                            verbose=verbose).history
         seconds = backup.train_seconds + time.perf_counter() - backup.started
     stopped = bool(stopper and stopper.stopped_epoch)
     summary = {

@@ -32,7 +32,7 @@ ALLOWED_IMPORTS = {
     "analysis": {"checks", "metrics"},
     "plotting": {"analysis", "checks"},
     "summaries": {"analysis"},
-    "training": {"checks", "files", "metrics", "models"},
+    "training": {"checks", "datasets", "files", "metrics", "models"},
     "runs": {"datasets", "files", "spec", "summaries", "training"},
     "figures": {"metrics", "plotting"},
     "png16": set(),
