@@ -23,5 +23,6 @@ setup(
         "Pillow>=10.1",  # PNG panels for TensorBoard; a scalable default font
         "absl-py",
     ],
-    extras_require={"test": ["pytest"]},
+    # jax (CPU): the tests that load a model saved under JAX in TensorFlow and back
+    extras_require={"test": ["pytest", "jax"]},
 )

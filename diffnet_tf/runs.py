@@ -18,6 +18,7 @@ exists, just evaluates it; a finished run is reported, not retrained (docs/DESIG
 
 import dataclasses
 import fcntl
+import importlib.util
 import os
 import shutil
 import socket
@@ -29,7 +30,6 @@ from pathlib import Path
 from diffnet_tf import datasets, training
 from diffnet_tf.files import check_writable_folder, read_json, write_json
 from diffnet_tf.spec import RunSpec
-from diffnet_tf.summaries import TensorBoardLogger
 
 PREVIEW_IMAGES = 4  # validation samples written to TensorBoard every epoch
 
@@ -149,7 +149,14 @@ def finished_runs(root):
 
 
 def _logging_callbacks(log_dir, preview):
-    """TensorBoard logging of loss, PSNR, learning rate, images and filters."""
+    """TensorBoard logging of loss, PSNR, learning rate, images and filters; with the
+    tensorboard package absent (it is optional without TensorFlow), a one-line notice."""
+    if importlib.util.find_spec("tensorboard") is None:
+        print("TensorBoard logging is off: the tensorboard package is not installed "
+              "(pip install tensorboard).", file=sys.stderr)
+        return []
+    from diffnet_tf.summaries import TensorBoardLogger  # needs tensorboard
+
     return [TensorBoardLogger(log_dir, preview=preview)]
 
 

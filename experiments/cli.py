@@ -249,8 +249,9 @@ def report(result):
         print(f"Warning: the model makes the test images worse than its input "
               f"({test['psnr_mean']:.2f} dB < {test_input['psnr_mean']:.2f} dB): train longer "
               "or on more images, or lower the learning rate.")
-    print(f"  {path / 'metrics.json'}\n  {path / 'model.keras'}\n  {path / 'figures'}/\n"
-          f"  TensorBoard: tensorboard --logdir {path.parent}")
+    print(f"  {path / 'metrics.json'}\n  {path / 'model.keras'}\n  {path / 'figures'}/")
+    if (path / "tensorboard").exists():
+        print(f"  TensorBoard: tensorboard --logdir {path.parent}")
 
 
 # ---------------------------------------------------------------- process start-up

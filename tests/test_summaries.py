@@ -14,11 +14,13 @@ import numpy as np
 import pytest
 from keras import ops
 from PIL import Image
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-from tensorboard.util import tensor_util
 
-from diffnet_tf.models import DiffNet
-from diffnet_tf.summaries import (
+pytest.importorskip("tensorboard", reason="diffnet_tf.summaries writes with the tensorboard package")
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
+from tensorboard.util import tensor_util  # noqa: E402
+
+from diffnet_tf.models import DiffNet  # noqa: E402
+from diffnet_tf.summaries import (  # noqa: E402
     MIN_TILE,
     SummaryWriter,
     TensorBoardLogger,
