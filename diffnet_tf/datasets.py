@@ -373,8 +373,8 @@ def run_pairs(data, data_dir="data", verbose=1, download=False, pools=None):
     tail = data.validation == "train_tail"
     needed = {"train": data.train_size + data.val_size * tail, "test": data.test_size}
     if pools is None:
-        pools = [make_pairs(data, split, n, data_dir, verbose=min(verbose, 1),
-                            download=download) for split, n in needed.items()]
+        pools = [make_pairs(data, split, n, data_dir, verbose=verbose, download=download)
+                 for split, n in needed.items()]
     for (split, n), pool in zip(needed.items(), pools):
         if len(pool[0]) < n:
             raise ValueError(f"Expected a {split} pool of at least {n} pairs. Received "

@@ -1,8 +1,8 @@
 """The figures of a run folder, from its trained model and its data (`runs.execute`'s
 `figures` argument), and the figures that compare runs.
 
-    reconstructions(model, pairs, folder)   Figs. 6/7 (Sect. 5.2) and samples.npz
-    discs(model, pairs, folder)             Figs. 4 and 5 (Sect. 5.1)
+    reconstructions(spec, model, pairs, folder)   Figs. 6/7 (Sect. 5.2) and samples.npz
+    discs(spec, model, pairs, folder)             Figs. 4 and 5 (Sect. 5.1)
     comparison(folder, other_folder, path)  Figs. 8/9: two runs' reconstructions side by side
     interpretation(...)                     Figs. 11-13 (Sect. 6.2)
 """
@@ -12,12 +12,23 @@ from pathlib import Path
 import numpy as np
 from keras import ops
 
-from diffnet_tf import metrics, plotting
+from diffnet_tf import metrics, plotting, problems
+from diffnet_tf.spec import RunSpec
 
 SAMPLES = 4  # test samples shown
 
 
-def reconstructions(model, pairs, folder):
+def setting(spec):
+    """A figure title naming a run's setting, e.g. 'DiffNet-5: invert Perona-Malik
+    diffusion (Sect. 5.2), noise 0.01, synthetic, 1000 training images'."""
+    model = (f"DiffNet-{spec.model.num_layers}" if spec.model.kind == "diffnet" else "U-Net")
+    colour = ", colour" if spec.data.channels == 3 else ""
+    return (f"{model}: {problems.get(spec.data.problem).description}, noise "
+            f"{spec.data.noise:g}, {spec.data.source}{colour}, {spec.data.train_size} "
+            "training images")
+
+
+def reconstructions(spec, model, pairs, folder):
     """Figs. 6/7: the first test samples (truth, input, reconstruction, residual), and
     their arrays in samples.npz for comparisons."""
     inputs, targets = (a[:SAMPLES] for a in pairs.test)
@@ -26,21 +37,22 @@ def reconstructions(model, pairs, folder):
     input_psnr = np.asarray(ops.convert_to_numpy(metrics.psnr(targets, inputs)))
     np.savez(Path(folder) / "samples.npz", inputs=inputs, targets=targets, outputs=outputs,
              psnr=psnr, input_psnr=input_psnr)
-    plotting.reconstructions(targets, inputs, outputs, Path(folder) / "reconstructions.png", psnr)
+    plotting.reconstructions(targets, inputs, outputs, Path(folder) / "reconstructions.png",
+                             psnr, input_psnr, setting(spec))
 
 
-def discs(model, pairs, folder, blur_time=None):
+def discs(spec, model, pairs, folder):
     """Figs. 4 and 5 for the first test disc: the disc and its blurred version with their
     Fourier magnitudes, the states F_0..F_K with theirs, and every layer's filter maps."""
     blurred, disc = pairs.test[0][:1], pairs.test[1][:1]
-    label = "blurred" if blur_time is None else f"blurred (T = {blur_time:g})"
-    plotting.with_fourier({"disc": disc[0], label: blurred[0]},
-                          Path(folder) / "fig4_disc_and_blur.png")
+    title = setting(spec)
+    plotting.with_fourier({"disc": disc[0], f"blurred (T = {spec.data.heat_time:g})": blurred[0]},
+                          Path(folder) / "fig4_disc_and_blur.png", f"Fig. 4: {title}")
     trace = model.trace(blurred)
     states = {f"F_{k}": state[0] for k, state in enumerate(trace["states"])}
-    plotting.with_fourier(states, Path(folder) / "fig5_states.png")
+    plotting.with_fourier(states, Path(folder) / "fig5_states.png", f"Fig. 5: {title}")
     plotting.filter_maps([zeta[0] for zeta in trace["filters"]],
-                         Path(folder) / "fig5_filters.png")
+                         Path(folder) / "fig5_filters.png", f"Fig. 5, filters: {title}")
 
 
 def comparison(folder, other_folder, path):
@@ -57,10 +69,13 @@ def comparison(folder, other_folder, path):
     ours, theirs = (np.load(Path(f) / "figures" / "samples.npz") for f in (folder, other_folder))
     if not np.array_equal(ours["targets"], theirs["targets"]):
         return None
-    names = [Path(f).name.split("_")[0] for f in (folder, other_folder)]
+    specs = [RunSpec.load(Path(f) / "spec.json") for f in (folder, other_folder)]
+    names = [setting(s).split(":")[0] for s in specs]
     outputs = {names[0]: ours["outputs"][0], names[1]: theirs["outputs"][0]}
     scores = {names[0]: ours["psnr"][0], names[1]: theirs["psnr"][0]}
-    return plotting.comparison(ours["targets"][0], ours["inputs"][0], outputs, scores, path)
+    title = "Figs. 8/9: " + setting(specs[0]).split(": ", 1)[1]
+    return plotting.comparison(ours["targets"][0], ours["inputs"][0], outputs, scores, path,
+                               ours["input_psnr"][0], title)
 
 
 def interpretation(levels, results, smoothing, diagonal, folder, subtitle):
@@ -76,8 +91,10 @@ def interpretation(levels, results, smoothing, diagonal, folder, subtitle):
     folder = Path(folder)
     rows = [f"noise {level:g}" for level in levels]
     columns = [f"layer {k + 1}" for k in range(max(len(row) for row in smoothing))]
-    plotting.image_grid(smoothing, folder / "fig11_smoothing.png", columns, rows)
-    plotting.image_grid(diagonal, folder / "fig12_diagonal.png", columns, rows)
+    plotting.signed_maps(smoothing, folder / "fig11_smoothing.png", "S", columns, rows,
+                         f"Fig. 11: the smoothing S = ζ1+ζ2+ζ3+ζ4−ζ5 ({subtitle})")
+    plotting.signed_maps(diagonal, folder / "fig12_diagonal.png", "ζ5", columns, rows,
+                         f"Fig. 12: the diagonal ζ5 ({subtitle})")
     per_layer = [r["alpha_per_layer"] for r in results.values()]
     plotting.alpha_vs_noise(levels, [r["alpha_mean"] for r in results.values()],
                             folder / "fig13_alpha_vs_noise.png",

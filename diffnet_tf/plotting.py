@@ -1,7 +1,13 @@
-"""The paper's figures from NumPy arrays. Every panel is shown on its own scale, as in the
-paper. Each function saves a PNG and returns its path. matplotlib's object API (Figure,
-no pyplot): importing this module leaves matplotlib's backend alone.
+"""The paper's figures from NumPy arrays. Each function saves a PNG and returns its path.
+
+Panels that show the same quantity share one colour scale with a colour bar, so sizes can
+be compared: images in grey on [0, their largest value] (colour images in colour), signed
+maps (residuals, filter maps) in a diverging map on a symmetric scale centred at zero, and
+Fourier magnitudes on one log scale. matplotlib's object API (Figure, no pyplot):
+importing this module leaves matplotlib's backend alone.
 """
+
+import dataclasses
 
 import matplotlib
 import numpy as np
@@ -9,118 +15,198 @@ from matplotlib.figure import Figure
 
 from diffnet_tf.analysis import decompose_filters, fourier_magnitude
 
-FILTER_TITLES = ("zeta_1 (top)", "zeta_2 (left)", "zeta_3 (bottom)", "zeta_4 (right)",
-                 "zeta_5 (centre)", "S = sum zeta_1..4 - zeta_5")
+FILTER_TITLES = ("ζ1 (top)", "ζ2 (left)", "ζ3 (bottom)", "ζ4 (right)", "ζ5 (centre)",
+                 "S = ζ1+ζ2+ζ3+ζ4−ζ5")
+FONT = 10  # points, every label
+DPI = 110
 
 
-def image_grid(panels, path, column_titles=None, row_titles=None, panel_size=2.2):
-    """Saves a grid of greyscale images, each panel with its own colour scale.
+@dataclasses.dataclass(frozen=True)
+class Scale:
+    """A colour scale: its colour map, range and the colour bar's label."""
+
+    cmap: str
+    low: float
+    high: float
+    label: str
+
+
+def grey_scale(images, label="intensity"):
+    """Grey on [0, the largest value] (at least 1, the images' maximum by convention)."""
+    return Scale("gray", 0.0, max(1.0, float(np.max(images))), label)
+
+
+def signed_scale(maps, label):
+    """A diverging map on [-m, m], m the largest magnitude: zero is white, signs differ."""
+    largest = float(np.max(np.abs(maps))) if np.size(maps) else 0.0
+    return Scale("RdBu_r", -largest or -1.0, largest or 1.0, label)
+
+
+def magnitude_scale(maps, label="log(1 + |Fourier|)"):
+    return Scale("magma", 0.0, float(np.max(maps)) or 1.0, label)
+
+
+def _plane(image, scale):
+    """A 2-D map, or an RGB image clipped to the scale (colour images keep their colour)."""
+    image = np.asarray(image, np.float32)
+    if image.ndim == 3 and image.shape[-1] == 1:
+        return image[..., 0]
+    if image.ndim == 3 and scale.cmap != "gray":  # a signed map of colour: channel mean
+        return image.mean(axis=-1)
+    return np.clip(image / scale.high, 0, 1) if image.ndim == 3 else image
+
+
+def image_grid(rows, path, scales, column_titles=None, row_titles=None, title=None,
+               panel_size=2.4):
+    """Saves a grid of images with one colour bar per scale.
 
     Args:
-        panels: list of rows, each a list of (H, W) or (H, W, 1) arrays.
+        rows: list of rows, each a list of (H, W), (H, W, 1) or (H, W, 3) arrays or None
+            (an empty cell).
         path: where to write the PNG.
+        scales: one Scale per column, or a list of rows of Scales (one per cell); cells
+            with an equal Scale share one colour bar.
         column_titles: one title per column (or None).
         row_titles: one label per row (or None).
+        title: the figure's title (or None).
         panel_size: inches per panel.
 
     Returns:
         `path`.
     """
-    rows, cols = len(panels), max(len(row) for row in panels)
-    fig = Figure(figsize=(panel_size * cols, panel_size * rows))
-    axes = fig.subplots(rows, cols, squeeze=False)
-    for r, row in enumerate(panels):
-        for c in range(cols):
+    n_rows, n_cols = len(rows), max(len(row) for row in rows)
+    per_cell = isinstance(scales[0], list)
+    cell_scales = scales if per_cell else [list(scales)] * n_rows
+    distinct = {scale for row in cell_scales for scale in row if scale is not None}
+    fig = Figure(figsize=(panel_size * n_cols + 1.2 * len(distinct),
+                          panel_size * n_rows + 0.5 * bool(title)), layout="constrained")
+    axes = fig.subplots(n_rows, n_cols, squeeze=False)
+    groups = {}  # scale -> (an image drawn with it, the axes using it)
+    for r, row in enumerate(rows):
+        labelled = False
+        for c in range(n_cols):
             ax = axes[r][c]
-            ax.axis("off")
-            if c < len(row):
-                image = np.asarray(row[c])
-                ax.imshow(image[..., 0] if image.ndim == 3 else image, cmap="gray")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            image = row[c] if c < len(row) else None
+            if image is None:
+                ax.axis("off")
+            else:
+                scale = cell_scales[r][c]
+                drawn = ax.imshow(_plane(image, scale), cmap=scale.cmap, vmin=scale.low,
+                                  vmax=scale.high)
+                groups.setdefault(scale, (drawn, []))[1].append(ax)
             if r == 0 and column_titles:
-                ax.set_title(column_titles[c], fontsize=8)
-            if c == 0 and row_titles:
-                ax.text(-0.08, 0.5, row_titles[r], transform=ax.transAxes, rotation=90,
-                        va="center", ha="right", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+                ax.set_title(column_titles[c], fontsize=FONT)
+            if row_titles and image is not None and not labelled:
+                ax.set_ylabel(row_titles[r], fontsize=FONT)
+                labelled = True
+    for scale, (drawn, group) in groups.items():
+        bar = fig.colorbar(drawn, ax=group, shrink=0.85, aspect=40)
+        bar.set_label(scale.label, fontsize=FONT)
+        bar.ax.tick_params(labelsize=FONT - 1)
+    if title:
+        fig.suptitle(title, fontsize=FONT + 1)
+    fig.savefig(path, dpi=DPI)
     return path
 
 
-def reconstructions(truth, inputs, outputs, path, psnr=None):
-    """Figs. 6 and 7: ground truth, diffused input, reconstruction, residual per sample.
+def reconstructions(truth, inputs, outputs, path, psnr, input_psnr, title=None):
+    """Figs. 6 and 7: truth, input, reconstruction (one grey scale) and the signed residual
+    truth - reconstruction (its own scale) of each sample, with both PSNRs.
 
     Args:
-        truth, inputs, outputs: (N, H, W, 1) arrays (a few test samples).
+        truth, inputs, outputs: (N, H, W, C) arrays (a few test samples).
         path: PNG path.
-        psnr: optional (N,) PSNR of each reconstruction, shown as the row label.
+        psnr: (N,) PSNR of each reconstruction; input_psnr: (N,) of each input.
+        title: the setting, e.g. 'DiffNet, Perona-Malik inversion, noise 0.01'.
     """
-    panels = [[t, i, o, t - o] for t, i, o in zip(truth, inputs, outputs)]
-    labels = None if psnr is None else [f"PSNR {p:.2f} dB" for p in psnr]
-    return image_grid(panels, path, ["truth", "input", "reconstruction", "residual"], labels)
+    residuals = np.asarray(truth) - np.asarray(outputs)
+    grey = grey_scale([truth, inputs, outputs])
+    scales = [grey, grey, grey, signed_scale(residuals, "truth − reconstruction")]
+    rows = [[t, i, o, d] for t, i, o, d in zip(truth, inputs, outputs, residuals)]
+    labels = [f"input {a:.2f} dB\n→ {b:.2f} dB" for a, b in zip(input_psnr, psnr)]
+    return image_grid(rows, path, scales, ["truth", "input", "reconstruction",
+                                           "residual"], labels, title)
 
 
-def comparison(truth, inputs, outputs, psnr, path):
-    """Figs. 8 and 9: one test sample reconstructed by several models, with residuals.
+def comparison(truth, inputs, outputs, psnr, path, input_psnr, title=None):
+    """Figs. 8 and 9: one test sample reconstructed by several models (one grey scale) and,
+    below, their signed residuals (one scale), with the PSNRs.
 
     Args:
-        truth, inputs: (H, W, 1) arrays.
-        outputs: dict model name -> (H, W, 1) reconstruction.
-        psnr: dict model name -> PSNR in dB.
+        truth, inputs: (H, W, C) arrays.
+        outputs: dict model name -> (H, W, C) reconstruction.
+        psnr: dict model name -> PSNR in dB; input_psnr: the input's.
         path: PNG path.
+        title: the setting.
     """
     names = list(outputs)
-    panels = [[truth, inputs] + [outputs[n] for n in names] + [truth - outputs[n] for n in names]]
-    titles = (["truth", "input"] + [f"{n}: {psnr[n]:.2f} dB" for n in names]
-              + [f"{n} residual" for n in names])
-    return image_grid(panels, path, titles)
+    residuals = [np.asarray(truth) - outputs[n] for n in names]
+    grey = grey_scale([truth, inputs, *outputs.values()])
+    signed = signed_scale(residuals, "truth − reconstruction")
+    rows = [[truth, inputs] + [outputs[n] for n in names], [None, None] + residuals]
+    scales = [[grey] * len(rows[0]), [None, None] + [signed] * len(names)]
+    titles = ["truth", f"input: {input_psnr:.2f} dB"] + [f"{n}: {psnr[n]:.2f} dB" for n in names]
+    return image_grid(rows, path, scales, titles, ["", "residual"], title)
 
 
-def with_fourier(images, path):
-    """Figs. 4 and 5 (left): images and the centred log magnitude of their Fourier
-    transform, one row per named image.
+def with_fourier(images, path, title=None):
+    """Figs. 4 and 5 (left): images (one grey scale) and the centred log magnitude of their
+    Fourier transform (one scale), one row per named image.
 
     Args:
         images: dict name -> (H, W) or (H, W, 1) array.
         path: PNG path.
+        title: the figure's title.
     """
-    panels = [[image, fourier_magnitude(image)] for image in images.values()]
-    return image_grid(panels, path, ["image", "|Fourier| (log)"], list(images))
+    magnitudes = [fourier_magnitude(image) for image in images.values()]
+    rows = [[image, magnitude] for image, magnitude in zip(images.values(), magnitudes)]
+    scales = [grey_scale(list(images.values())), magnitude_scale(magnitudes)]
+    return image_grid(rows, path, scales, ["image", "|Fourier| (log)"], list(images), title)
 
 
-def filter_maps(filters, path):
-    """Fig. 5 (right) and Figs. 11-12: each layer's five filter maps and its smoothing
-    part S, for one image.
+def filter_maps(filters, path, title=None):
+    """Fig. 5 (right) and Figs. 11-12: each layer's five filter maps and its smoothing part
+    S, for one image, on one signed scale.
 
     Args:
         filters: list over layers of (H, W, 5) arrays.
         path: PNG path.
+        title: the figure's title.
     """
-    panels = []
-    for zeta in filters:
-        smoothing, _ = decompose_filters(zeta)
-        panels.append([zeta[..., i] for i in range(5)] + [smoothing])
-    return image_grid(panels, path, FILTER_TITLES, [f"layer {k + 1}" for k in range(len(filters))])
+    rows = [[zeta[..., i] for i in range(5)] + [decompose_filters(zeta)[0]] for zeta in filters]
+    scale = signed_scale(rows, "filter weight")
+    return image_grid(rows, path, [scale] * 6, FILTER_TITLES,
+                      [f"layer {k + 1}" for k in range(len(filters))], title)
+
+
+def signed_maps(rows, path, label, column_titles=None, row_titles=None, title=None):
+    """A grid of signed maps (e.g. Figs. 11 and 12) on one symmetric scale."""
+    scale = signed_scale(rows, label)
+    return image_grid(rows, path, [scale] * max(len(r) for r in rows), column_titles,
+                      row_titles, title)
 
 
 def _line_axes(xs, xlabel, ylabel, title):
     """A figure with a log x axis for the positive values `xs`."""
-    fig = Figure(figsize=(5.5, 4))
+    fig = Figure(figsize=(6.5, 4.5), layout="constrained")
     ax = fig.subplots()
     ax.set_xscale("log")
     if np.ptp(xs) == 0:  # one x value: a log axis needs a range around it
         ax.set_xlim(xs[0] / 3, xs[0] * 3)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
+    ax.set_xlabel(xlabel, fontsize=FONT)
+    ax.set_ylabel(ylabel, fontsize=FONT)
+    ax.tick_params(labelsize=FONT - 1)
     if title:
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title, fontsize=FONT + 1)
     ax.grid(True, which="both", alpha=0.3)
     return fig, ax
 
 
 def _save(fig, ax, path):
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    ax.legend(fontsize=FONT - 1)
+    fig.savefig(path, dpi=DPI)
     return path
 
 

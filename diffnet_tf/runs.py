@@ -170,7 +170,8 @@ def execute(spec, root, data_dir="data", overwrite=False, verbose=1, figures=Non
         data_dir: dataset root (STL-10, the pair cache).
         overwrite: train again even if the run has finished (its outputs are deleted).
         verbose: Keras' progress output (0 silent, 1 progress bar, 2 a line per epoch).
-        figures: optional figures(model, pairs, figures_dir) writing the run's figures.
+        figures: optional figures(spec, model, pairs, figures_dir) writing the run's
+            figures.
         strategy: optional tf.distribute strategy.
         download: let tfds download STL-10.
         pools: optional (train pool, test pool) of pairs (see `datasets.run_pairs`).
@@ -192,7 +193,7 @@ def execute(spec, root, data_dir="data", overwrite=False, verbose=1, figures=Non
         metrics = _evaluate(model, pairs, summary)
         if figures is not None:
             (folder.path / "figures").mkdir(exist_ok=True)
-            figures(model, pairs, folder.path / "figures")
+            figures(spec, model, pairs, folder.path / "figures")
         write_json(folder.path / "metrics.json", metrics)
         shutil.rmtree(folder.backup_dir, ignore_errors=True)
         return RunResult(folder.path, metrics, reused=False, model=model)

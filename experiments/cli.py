@@ -141,8 +141,9 @@ _DEFINITIONS = {
     "strategy": lambda fv: flags.DEFINE_enum(
         "strategy", "default", ["default", "mirrored"], "TensorFlow only: 'mirrored' trains on "
         "all local GPUs (tf.distribute.MirroredStrategy).", flag_values=fv),
-    "verbose": lambda fv: flags.DEFINE_integer(
-        "verbose", 1, "Keras progress: 0 silent, 1 bar, 2 a line per epoch.", flag_values=fv),
+    "verbose": lambda fv: flags.DEFINE_enum(
+        "verbose", None, ["0", "1", "2"], "Progress: 0 silent, 1 a progress bar, 2 a line per "
+        "epoch (default: 1 on a terminal, 2 when the output goes to a file).", flag_values=fv),
 }
 
 
@@ -150,6 +151,12 @@ def define_flags(flag_values, *names):
     """Defines the named shared flags in an experiment's own registry."""
     for name in names:
         _DEFINITIONS[name](flag_values)
+
+
+def verbosity(value):
+    """--verbose as Keras' verbose argument: the flag's value, or by default a progress bar
+    on a terminal and a line per epoch otherwise (no control characters in a log file)."""
+    return int(value) if value is not None else (1 if sys.stdout.isatty() else 2)
 
 
 def spec_overrides(values):

@@ -17,8 +17,6 @@ Fig. 5: the states F_0..F_3 with Fourier magnitudes, and every layer's filter ma
 tensorboard/. The same command again resumes or reports the run (--overwrite retrains).
 """
 
-import functools
-
 from absl import flags
 
 from experiments import cli
@@ -36,6 +34,7 @@ def main(argv):
 
     datasets.use_classic_xla_cpu_emitter()
     values = FLAGS.flag_values_dict()
+    verbose = cli.verbosity(values["verbose"])
     run_spec = cli.spec_from_flags(spec.preset("deconvolution"), values)
     cli.check_folders(values, "out_dir", "data_dir")
     data = run_spec.data
@@ -43,8 +42,8 @@ def main(argv):
           f"training / {data.test_size} test images of up to {data.max_discs} disc(s), "
           f"{run_spec.train.epochs} epochs")
     result = runs.execute(run_spec, cli.output_root(values, "deconvolution"),
-                          values["data_dir"], values["overwrite"], values["verbose"],
-                          figures=functools.partial(figures.discs, blur_time=data.heat_time),
+                          values["data_dir"], values["overwrite"], verbose,
+                          figures=figures.discs,
                           strategy=cli.strategy(values["strategy"]))
     cli.report(result)
     print(f"relative l2 error (test): {result.metrics['test']['relative_l2_mean']:.3g}, "

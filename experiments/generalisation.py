@@ -131,6 +131,7 @@ def main(argv):
 
     datasets.use_classic_xla_cpu_emitter()
     values = FLAGS.flag_values_dict()
+    verbose = cli.verbosity(values["verbose"])
     sizes = parse_sizes(cli.default(values["sizes"], protocols.GENERALISATION_SIZES), spec.TRAIN_SPLIT)
     patience = positive("patience", cli.default(values["patience"], protocols.PATIENCE))
     epoch_images = positive("epoch_images", cli.default(values["epoch_images"], protocols.EPOCH_IMAGES))
@@ -152,7 +153,7 @@ def main(argv):
     if todo:  # every cell's pairs are the first of the same two pools: make them once
         largest = max(cells[key].data.train_size for key in todo) + data.val_size
         pools = tuple(datasets.make_pairs(data, split, n, values["data_dir"],
-                                          verbose=min(values["verbose"], 1))
+                                          verbose=verbose)
                       for split, n in (("train", largest), ("test", data.test_size)))
     records = {}
     for key, cell in cells.items():
@@ -162,7 +163,7 @@ def main(argv):
                   f"images{f' x{repeats} per epoch' if repeats > 1 else ''}, "
                   f"{data.val_size} validation, at most {cell.train.epochs} epochs")
         result = runs.execute(cell, study_dir, values["data_dir"], values["overwrite"],
-                              values["verbose"], pools=pools)
+                              verbose, pools=pools)
         records[key] = cell_record(key, cell, result)
         print(f"{key}: test PSNR {records[key]['test']['psnr_mean']:.2f} dB (input "
               f"{records[key]['test_input']['psnr_mean']:.2f} dB), best epoch "

@@ -79,6 +79,7 @@ def main(argv):
 
     datasets.use_classic_xla_cpu_emitter()
     values = FLAGS.flag_values_dict()
+    verbose = cli.verbosity(values["verbose"])
     levels = parse_noise_levels(cli.default(values["noise_levels"],
                                             protocols.INTERPRETATION_NOISE_LEVELS))
     specs = [cli.spec_from_flags(spec.preset("interpretation").replace(data={"noise": level}),
@@ -99,7 +100,7 @@ def main(argv):
         else:
             print(f"noise {level:g}: run {out_dir / 'models' / run_spec.folder_name}")
             result = runs.execute(run_spec, out_dir / "models", values["data_dir"],
-                                  values["overwrite"], values["verbose"])
+                                  values["overwrite"], verbose)
             path = result.path
             model = result.model or runs.RunFolder(out_dir / "models", run_spec).load_model()
         index = values["image_index"]

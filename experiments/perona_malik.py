@@ -40,6 +40,7 @@ def main(argv):
 
     datasets.use_classic_xla_cpu_emitter()
     values = FLAGS.flag_values_dict()
+    verbose = cli.verbosity(values["verbose"])
     preset = spec.preset("perona_malik_unet" if values["model"] == "unet" else "perona_malik")
     preset = preset.replace(data={"problem": f"pm_{values['problem']}"})
     run_spec = cli.spec_from_flags(preset, values)
@@ -50,7 +51,7 @@ def main(argv):
           f"{run_spec.model.kind} on {data.source}: {data.train_size} training / "
           f"{data.test_size} test images, {run_spec.train.epochs} epochs")
     result = runs.execute(run_spec, root, values["data_dir"], values["overwrite"],
-                          values["verbose"], figures=figures.reconstructions,
+                          verbose, figures=figures.reconstructions,
                           strategy=cli.strategy(values["strategy"]))
     for folder, other in runs.finished_runs(root):
         if other.data == data and other.model.kind == OTHER_MODEL[run_spec.model.kind]:

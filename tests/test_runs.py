@@ -199,7 +199,7 @@ def test_finished_runs_lists_only_finished_folders_with_their_specs(tmp_path, wa
 
 
 def test_the_run_folder_holds_what_the_readme_promises(tmp_path):
-    result = execute(tiny(), tmp_path, figures=lambda model, pairs, folder: (
+    result = execute(tiny(), tmp_path, figures=lambda spec, model, pairs, folder: (
         folder / "figure.png").write_bytes(b"png"))
     names = {p.name for p in result.path.iterdir()}
     logged = {"tensorboard"} if importlib.util.find_spec("tensorboard") else set()
