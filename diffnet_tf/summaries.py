@@ -353,7 +353,7 @@ class TensorBoardLogger(keras.callbacks.Callback):
     """
 
     def __init__(self, log_dir, preview=None, update_every=50, residual_scale=0.05,
-                 filter_scale=1.0):
+                 filter_scale=2.0):
         super().__init__()
         if isinstance(update_every, bool) or not isinstance(update_every, int) or update_every < 1:
             raise ValueError(

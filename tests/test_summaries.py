@@ -299,7 +299,7 @@ def test_logger_writes_epochs_steps_learning_rate_and_diffnet_filters(tmp_path):
     trace = model.trace(x[:1])
     layer_1 = images(validation, "zeta/layer_1")[-1][-1]
     caption = f"layer 1\ndt = {trace['dt'][0]:.4g}"
-    np.testing.assert_array_equal(layer_1, filter_panel(trace["filters"][0][0], 1.0, caption))
+    np.testing.assert_array_equal(layer_1, filter_panel(trace["filters"][0][0], 2.0, caption))
 
 
 def test_logger_writes_samples_for_a_model_without_trace(tmp_path):
