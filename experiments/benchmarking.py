@@ -6,6 +6,7 @@ training memory, the target checks, the table and the JSON record.
 import dataclasses
 import datetime
 import json
+import math
 import os
 import platform
 import resource
@@ -35,6 +36,7 @@ LABELS = {
 MEMORY_MODELS = ("diffnet", "unet")
 QUICK = dict(repeats=3, warmup=1, pm_images=1000, sparse_images=2)
 FULL = dict(repeats=15, warmup=2, pm_images=3000, sparse_images=8)
+PAPER_STEPS = math.ceil(protocols.TRAIN_IMAGES / protocols.BATCH_SIZE) * protocols.PM_EPOCHS
 METHODS = {
     "timing": "median of the timed repetitions after untimed warm-up rounds; models take "
               "turns within each round; train: model.train_on_batch (Adam, MSE), inference: "
@@ -50,6 +52,8 @@ METHODS = {
                        "steps, dt 0.1, lambda 0.2, boundary 'neumann'); reference: "
                        "sparse_perona_malik per image (SciPy operator rebuilt every step, "
                        "float64, the released script's zero exterior)",
+    "paper_protocol_hours": f"{PAPER_STEPS:,} training steps (Sect. 5.2: 90,000 images x 18 "
+                            "epochs, batch 16) x the median training step",
     "peak_training_memory": "peak RSS (VmHWM; ru_maxrss without /proc) of a fresh process "
                             "over its first training steps minus its peak after the "
                             "imports and the data; MiB",
@@ -397,13 +401,24 @@ def contention_note(models, pairs, others=None):
             "machine for clean figures")
 
 
-def format_table(models, params, memory, pairs):
+def paper_protocol_hours(models, batch_size):
+    """Projected hours of the paper's Perona-Malik protocol (Sect. 5.2: 90,000 images x 18
+    epochs of batch 16 = 101,250 steps) at each model's median training step; None unless
+    the steps were timed at the paper's batch size."""
+    if batch_size != protocols.BATCH_SIZE:
+        return None
+    return {name: PAPER_STEPS * figures["train"]["median_s"] / 3600
+            for name, figures in models.items()}
+
+
+def format_table(models, params, memory, pairs, hours=None):
     """The results as markdown tables."""
     floor = models["floor"]["train"]["median_s"]
+    hours = hours or {}
     lines = [
         "| model | parameters | train step ms (median, min-max) | train img/s | "
-        "inference img/s | step / floor | peak train MiB |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "inference img/s | step / floor | peak train MiB | paper protocol h |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, figures in models.items():
         train, infer = figures["train"], figures["inference"]
@@ -412,7 +427,8 @@ def format_table(models, params, memory, pairs):
             f"| {LABELS[name]} | {params[name]:,} | {1e3 * train['median_s']:.0f} "
             f"({1e3 * train['min_s']:.0f}-{1e3 * train['max_s']:.0f}) | "
             f"{train['images_per_s']:.1f} | {infer['images_per_s']:.1f} | "
-            f"{train['median_s'] / floor:.3f} | {mib} |")
+            f"{train['median_s'] / floor:.3f} | {mib} | "
+            f"{f'{hours[name]:.2f}' if name in hours else '-'} |")
     if pairs is not None:
         lines += ["", "| Perona-Malik pairs (4 steps) | images/s |", "|---|---:|",
                   f"| library, batched (datasets.pairs_from_images) | "
@@ -485,6 +501,8 @@ def measure(settings, backend):
         memory = {name: peak_training_memory(name, settings) for name in MEMORY_MODELS}
         phases["memory"] = time.perf_counter() - started - sum(phases.values())
     busy = contention_note(results["models"], pairs, results["other_programs_cores"])
+    results["paper_protocol_hours"] = paper_protocol_hours(results["models"],
+                                                            settings.batch_size)
     return {**results, "pair_generation": pairs, "peak_training_memory": memory,
             "checks": target_checks(results["models"], pairs),
             "notes": ([busy] if busy else []) + notes, "phase_s": phases}
@@ -502,7 +520,8 @@ def run(settings, out_dir, quick):
         "accelerators found: " + ", ".join(found) if found else
         "no GPU on this machine: every figure is CPU-only; the CPU targets are the ones checked")
     table = format_table(results["models"], results["parameters"],
-                         results["peak_training_memory"], results["pair_generation"])
+                         results["peak_training_memory"], results["pair_generation"],
+                         results["paper_protocol_hours"])
     print(f"\n{table}\n\n{format_checks(results['checks'])}")
     for note in results["notes"]:
         print(f"Note: {note}")

@@ -88,6 +88,10 @@ def test_main_writes_every_figure_and_check(tmp_path, capsys):
     assert expected_checks <= set(record["checks"])
     assert all(isinstance(check["pass"], bool) and check["measured"] > 0
                for check in record["checks"].values())
+    assert record["paper_protocol_hours"] is None  # timed at batch 2, not the paper's 16
+    hours = benchmarking.paper_protocol_hours(record["models"], 16)
+    assert hours["diffnet"] == pytest.approx(
+        101_250 * record["models"]["diffnet"]["train"]["median_s"] / 3600)
     printed = capsys.readouterr().out
     assert "| DiffNet-5 (neumann) | 101,310 |" in printed and str(path) in printed
 

@@ -3,6 +3,7 @@ the checks at the edge, the run folders they write, and restore. Each program's 
 called with the arguments a user types, parsed by its own flag registry."""
 
 import glob
+import importlib.util
 import json
 import os
 import subprocess
@@ -254,3 +255,29 @@ def test_restore_needs_a_model_and_two_paths(tmp_path):
         run(restore, "in.png", str(tmp_path / "out.png"))
     with pytest.raises(app.UsageError, match=r"ending in one of \.png"):
         run(restore, "--model=m.keras", "in.png", "out.tif")
+
+
+@pytest.mark.slow
+def test_a_run_redirected_to_a_file_reads_cleanly(tmp_path):
+    """What a user sees in a log file: at most one line before the program's first, none
+    of TensorFlow's start-up or CUDA-probe lines, no progress-bar control characters, and
+    at the end the files written and how to open TensorBoard."""
+    log = tmp_path / "log.txt"
+    with open(log, "w") as file:
+        done = subprocess.run(
+            [sys.executable, "-m", "experiments.perona_malik", "--dataset=synthetic",
+             "--noise=0.01", "--train_size=16", "--test_size=8", "--epochs=1", "--layers=1",
+             *folders(tmp_path)], cwd=ROOT, stdout=file, stderr=subprocess.STDOUT,
+            env={k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"})
+    text = log.read_text()
+    assert done.returncode == 0, text[-3000:]
+    lines = text.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("Perona-Malik"))
+    assert first <= 1, lines[: first + 1]
+    assert "cuInit" not in text and "E0000" not in text
+    assert not any(c in text for c in ("\x1b", "\b", "\r")), repr(text[:500])
+    run_dir = only_run(tmp_path)
+    for name in ("metrics.json", "model.keras", "figures"):
+        assert os.path.join(run_dir, name) in text
+    if importlib.util.find_spec("tensorboard"):
+        assert f"tensorboard --logdir {tmp_path / 'runs'}" in text
