@@ -197,6 +197,17 @@ def _write_atomically(path, data):
         raise
 
 
+def _quantise(image, bit_depth, rows=256):
+    """[0, 1] floats (H, W, C) -> integers 0 .. 2^bit_depth - 1, rounded and clipped, a
+    block of rows at a time (no full-size float64 copy of a large photograph)."""
+    full_scale = 2**bit_depth - 1
+    pixels = np.empty(image.shape, np.uint16 if bit_depth == 16 else np.uint8)
+    for start in range(0, len(image), rows):
+        block = image[start : start + rows].astype(np.float64) * full_scale
+        pixels[start : start + rows] = np.clip(np.round(block), 0, full_scale)
+    return pixels
+
+
 def write_image(path, image, bit_depth=None):
     """Writes a float image as PNG, JPEG or .npy (by the path's extension), atomically.
 
@@ -230,11 +241,9 @@ def write_image(path, image, bit_depth=None):
         np.save(buffer, image.astype(np.float32))
         data = buffer.getvalue()
     else:
-        full_scale = 2 ** (bit_depth or 8) - 1
-        pixels = np.clip(np.round(image.astype(np.float64) * full_scale), 0, full_scale)
-        pixels = np.atleast_3d(pixels)
-        if full_scale == 65535:
-            data = png16.encode(pixels.astype(np.uint16))
+        pixels = _quantise(np.atleast_3d(image), bit_depth or 8)
+        if bit_depth == 16:
+            data = png16.encode(pixels)
         else:
-            data = _encode_pillow(pixels.astype(np.uint8), extension)
+            data = _encode_pillow(pixels, extension)
     _write_atomically(path, data)

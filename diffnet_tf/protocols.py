@@ -14,6 +14,11 @@ PM_LAMBDA = 0.2  # ... with contrast parameter lambda = 0.2
 HEAT_TIME = 1.0  # Sect. 5.1: the discs are blurred by the heat equation to T = 1
 NOISE_LEVELS = (0.0, 1e-3, 1e-2)  # Sect. 5.2: noise-free, 0.1 %, 1 % of the image maximum
 
+# Colour (Remark 4; ours): vector-valued Perona-Malik data, one diffusivity for all channels
+# (as in Sapiro-Ringach and Tschumperle-Deriche); DiffNet's filters per channel.
+COLOUR_PM_COUPLING = "shared"
+COLOUR_CHANNEL_MIXING = "none"
+
 # ---------------------------------------------------------------- networks (Sect. 4.3, Figs. 2-3)
 DIFFNET_LAYERS = 5  # Sect. 5.2
 DISC_LAYERS = 3  # Sect. 5.1

@@ -35,11 +35,11 @@ def shift(u, axis, offset, boundary="neumann"):
         row or column filled according to `boundary`.
     """
     check_choice(boundary, BOUNDARIES, "boundary")
-    n = u.shape[axis]
+    # Negative bounds need no size: the same code for sizes known only at run time.
     if offset == -1:
-        kept, edge = _slice(u, axis, 0, n - 1), _slice(u, axis, 0, 1)
+        kept, edge = _slice(u, axis, 0, -1), _slice(u, axis, 0, 1)
     elif offset == 1:
-        kept, edge = _slice(u, axis, 1, n), _slice(u, axis, n - 1, n)
+        kept, edge = _slice(u, axis, 1, None), _slice(u, axis, -1, None)
     else:
         raise ValueError(f"Expected offset -1 or 1. Received {offset!r}.")
     if boundary == "zero":

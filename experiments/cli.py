@@ -187,11 +187,20 @@ def spec_from_flags(preset, values):
     """The preset RunSpec with the fields the flags set; errors name the flag.
 
     Validation images of 'test_head' are the first test images: --test_size alone lowers
-    the preset's val_size to it (e.g. --test_size=200 validates on those 200)."""
+    the preset's val_size to it (e.g. --test_size=200 validates on those 200). A colour run
+    (--channels=3) takes protocols' colour coupling and channel mixing unless the flags
+    name them."""
+    from diffnet_tf import protocols
+
     overrides = spec_overrides(values)
-    data = overrides["data"]
+    data, model = overrides["data"], overrides["model"]
     if preset.data.validation == "test_head" and "val_size" not in data and "test_size" in data:
         data["val_size"] = min(preset.data.val_size, data["test_size"])
+    if data.get("channels", preset.data.channels) > 1:  # colour: its two defaults
+        if preset.data.pm_steps is not None:
+            data.setdefault("pm_coupling", protocols.COLOUR_PM_COUPLING)
+        if preset.model.kind == "diffnet":
+            model.setdefault("channel_mixing", protocols.COLOUR_CHANNEL_MIXING)
     try:
         return preset.replace(**overrides)
     except ValueError as error:

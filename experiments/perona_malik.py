@@ -8,7 +8,8 @@ With no flags but --noise it runs the paper's full protocol on STL-10 (the prese
 'perona_malik' and, with --model=unet, 'perona_malik_unet' of diffnet_tf/protocols.py):
 90,000 training and 10,000 test images (96x96), Perona-Malik with 4 steps of dt = 0.1 and
 lambda = 0.2, 18 epochs, batch 16, Adam 2e-3 -> 4e-6 (DiffNet) or 5e-4 -> 2e-5 (U-Net).
-Every other flag changes one field of that run spec.
+Every other flag changes one field of that run spec; --channels=3 trains on colour images
+(vector-valued Perona-Malik data, --pm_coupling; a colour DiffNet, --channel_mixing).
 
 Writes runs/perona_malik/<run folder>/ (README, "Run folders"): spec.json, metrics.json,
 model.keras, figures/reconstructions.png (Figs. 6/7), tensorboard/. The same command again
@@ -27,7 +28,8 @@ flags.DEFINE_enum("model", "diffnet", ["diffnet", "unet"], "The network to train
 flags.DEFINE_enum("problem", "inverse", ["inverse", "forward"],
                   "inverse: diffused (+ noise) -> clean; forward: clean (+ noise) -> diffused.",
                   flag_values=FLAGS)
-cli.define_flags(FLAGS, "noise", "dataset", "pm_convention", "pm_steps", "pm_dt", "pm_lambda",
+cli.define_flags(FLAGS, "noise", "dataset", "channels", "pm_coupling", "channel_mixing",
+                 "pm_convention", "pm_steps", "pm_dt", "pm_lambda",
                  "train_size", "val_size", "test_size", "layers", "estimator_depth", "width",
                  "boundary", "dt_init", "unet_filters", "epochs", "batch_size", "lr_init",
                  "lr_final", "seed", "out_dir", "data_dir", "overwrite", "strategy", "verbose")

@@ -1,15 +1,19 @@
 """Apply a saved DiffNet or U-Net to your own images.
 
-    python -m experiments.restore --model runs/perona_malik/<run>/model.keras in.png out.png
+    python -m experiments.restore --model=runs/perona_malik/<run>/model.keras in.png out.png
+    python -m experiments.restore --model=<model.keras> --out_dir=restored a.png b.jpg c.npy
 
-Reads PNG (8 or 16 bit), JPEG or .npy images of any size (a colour image given to a grey
-model is converted to grey with the ITU-R 601 weights, with a notice), scales each to
-maximum 1 as in training, applies the model (U-Net inputs are padded to a multiple of 16
-by mirroring and cropped back), undoes the scaling and writes the result in the format of
-the output path's extension, at the input's bit depth where the format allows it (16-bit
-PNG in, 16-bit PNG out; .npy values count as intensities in [0, 1] when written to PNG or
-JPEG). The output is written atomically; it may not be the input file
-unless --overwrite is given.
+Reads PNG (8 or 16 bit), JPEG or .npy images of any size, grey or colour. A colour model
+restores colour images in colour; a grey model restores each channel of a colour image
+(with a notice). Each image (or channel) is scaled to maximum 1 as in training and back,
+and restored in overlapping tiles (--tile) so memory stays bounded whatever its size; the
+tiles overlap by the model's receptive field, so a DiffNet's result equals its
+whole-image result (--tile=0 restores whole images; a U-Net's tiles differ slightly near
+the cuts). The result is written in the format of the output's extension, at the input's
+bit depth where the format allows it (16-bit PNG in, 16-bit PNG out; .npy values count as
+intensities in [0, 1] when written to PNG or JPEG), atomically. An output may not be its
+own input unless --overwrite is given. With --out_dir, each input is written there under
+its own name; the model is loaded once for all of them.
 """
 
 import os
@@ -20,8 +24,13 @@ from experiments import cli
 
 FLAGS = flags.FlagValues()
 flags.DEFINE_string("model", None, "Path of a saved model.keras.", flag_values=FLAGS)
-flags.DEFINE_bool("overwrite", False, "Allow the output path to be the input image itself.",
+flags.DEFINE_string("out_dir", None, "Restore every input given into this folder, under "
+                    "its own name (instead of the form: input output).", flag_values=FLAGS)
+flags.DEFINE_integer("tile", 512, "Tile side in pixels; 0 restores each image whole.",
+                     lower_bound=0, flag_values=FLAGS)
+flags.DEFINE_bool("overwrite", False, "Allow an output path to be its input image.",
                   flag_values=FLAGS)
+cli.define_flags(FLAGS, "verbose")
 
 
 def same_file(a, b):
@@ -31,37 +40,48 @@ def same_file(a, b):
     return os.path.abspath(a) == os.path.abspath(b)
 
 
-def check_paths(source, target, overwrite, formats):
-    """Raises app.UsageError for an output of an unknown format, or the input itself."""
-    if os.path.splitext(target)[1].lower() not in formats:
-        raise app.UsageError(f"Expected an output path ending in one of {', '.join(formats)}. "
-                             f"Received {target!r}.")
-    if same_file(source, target) and not overwrite:
-        raise app.UsageError(f"The output {target!r} is the input image: it would be "
-                             "overwritten. Choose another output path, or pass --overwrite.")
+def jobs(paths, out_dir, overwrite, formats):
+    """(input, output) pairs from the positional arguments; raises app.UsageError for a
+    wrong count, an output of an unknown format, or an output that is its input."""
+    if out_dir is None and len(paths) != 2:
+        raise app.UsageError("Expected two arguments, an input image and an output path, or "
+                             f"--out_dir and input images. Received {len(paths)} arguments.")
+    if out_dir is not None and not paths:
+        raise app.UsageError("Expected input images after --out_dir. Received none.")
+    pairs = ([tuple(paths)] if out_dir is None else
+             [(path, os.path.join(out_dir, os.path.basename(path))) for path in paths])
+    for source, target in pairs:
+        if os.path.splitext(target)[1].lower() not in formats:
+            raise app.UsageError(f"Expected an output path ending in one of "
+                                 f"{', '.join(formats)}. Received {target!r}.")
+        if same_file(source, target) and not overwrite:
+            raise app.UsageError(f"The output {target!r} is the input image: it would be "
+                                 "overwritten. Choose another output path, or pass --overwrite.")
+    return pairs
 
 
 def main(argv):
-    if len(argv) != 3:
-        raise app.UsageError("Expected two arguments: an input image and an output path.")
     from diffnet_tf import image_io, training
     from diffnet_tf.restoration import restore
 
-    source, target = argv[1], argv[2]
     values = FLAGS.flag_values_dict()
-    check_paths(source, target, values["overwrite"], image_io.FORMATS)
+    pairs = jobs(argv[1:], values["out_dir"], values["overwrite"], image_io.FORMATS)
     if values["model"] is None:
         raise app.UsageError("Expected --model, the path of a saved model.keras.")
+    cli.check_folders(values, "out_dir")
     model = training.load_model(values["model"])
-    image, image_format = image_io.read_image(source)
-    if image_format.had_alpha:
-        print(f"Note: {source} has an alpha channel; it is dropped.")
-    if image.shape[-1] == 3 and getattr(model, "channels", 1) == 1:
-        print(f"Note: {source} is in colour and the model is grey; converting to grey (ITU-R 601).")
-    restored = restore(model, image)
-    bit_depth = image_format.bit_depth if target.lower().endswith(".png") else None
-    image_io.write_image(target, restored, bit_depth=bit_depth)
-    print(f"Restored {source} ({image.shape[0]}x{image.shape[1]}) -> {target}")
+    verbose = cli.verbosity(values["verbose"])
+    for source, target in pairs:
+        image, image_format = image_io.read_image(source)
+        if image_format.had_alpha:
+            print(f"Note: {source} has an alpha channel; it is dropped.")
+        if image.shape[-1] > model.channels:
+            print(f"Note: {source} is in colour and the model is grey: restoring each channel.")
+        restored = restore(model, image, values["tile"], verbose)
+        bit_depth = image_format.bit_depth if target.lower().endswith(".png") else None
+        image_io.write_image(target, restored, bit_depth=bit_depth)
+        print(f"Restored {source} ({image.shape[0]}x{image.shape[1]}, {image.shape[2]} "
+              f"channel(s)) -> {target}")
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ ALLOWED_IMPORTS = {
     "figures": {"metrics", "plotting", "problems", "spec"},
     "png16": set(),
     "image_io": {"png16"},
-    "restoration": {"checks", "models", "synthetic"},
+    "restoration": {"models"},
 }
 KERAS_ONLY = ["stencil", "layers", "models", "physics", "metrics", "training"]
 # What an experiment module (one with a main) may import at module level: the standard

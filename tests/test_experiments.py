@@ -200,6 +200,43 @@ def test_restore_applies_the_model_to_images_of_an_unseen_size(tmp_path, extensi
                 atol=tolerance + 1e-6)
 
 
+@pytest.fixture(scope="module")
+def colour_model(tmp_path_factory):
+    from diffnet_tf.models import DiffNet
+
+    model = DiffNet(num_layers=1, estimator_depth=2, width=4, channels=3, channel_mixing="full")
+    model(np.zeros((1, 8, 8, 3), np.float32))
+    path = str(tmp_path_factory.mktemp("colour") / "colour.keras")
+    model.save(path)
+    return path
+
+
+def test_restore_gives_colour_for_colour_with_a_colour_and_a_grey_model(tmp_path, saved_models,
+                                                                        colour_model, capsys):
+    image = np.random.default_rng(5).random((30, 41, 3)).astype(np.float32)
+    image_io.write_image(tmp_path / "in.png", image)
+    for name, model in (("colour", colour_model), ("grey", saved_models["diffnet"])):
+        run(restore, f"--model={model}", str(tmp_path / "in.png"), str(tmp_path / f"{name}.png"))
+        out, image_format = image_io.read_image(tmp_path / f"{name}.png")
+        assert out.shape == (30, 41, 3) and image_format.channels == 3
+    assert "restoring each channel" in capsys.readouterr().out
+
+
+def test_restore_writes_several_inputs_into_a_folder_with_one_model_load(tmp_path, saved_models,
+                                                                         monkeypatch):
+    from diffnet_tf import training
+
+    loads = []
+    real = training.load_model
+    monkeypatch.setattr(training, "load_model", lambda path: loads.append(path) or real(path))
+    names = ["a.png", "b.jpg", "c.npy"]
+    for name in names:
+        image_io.write_image(tmp_path / name, np.full((12, 14), 0.4, np.float32))
+    run(restore, f"--model={saved_models['diffnet']}", f"--out_dir={tmp_path / 'out'}",
+        *[str(tmp_path / name) for name in names])
+    assert sorted(os.listdir(tmp_path / "out")) == sorted(names) and len(loads) == 1
+
+
 def test_restore_keeps_16_bit_pngs_at_16_bits(tmp_path, saved_models):
     image = np.linspace(0.2, 0.7, 40 * 24, dtype=np.float32).reshape(40, 24)
     source, target = str(tmp_path / "in16.png"), str(tmp_path / "out16.png")
@@ -251,6 +288,8 @@ def test_restore_rejects_empty_images_clearly(tmp_path, saved_models):
 def test_restore_needs_a_model_and_two_paths(tmp_path):
     with pytest.raises(app.UsageError, match="two arguments"):
         run(restore, "--model=m.keras", "in.png")
+    with pytest.raises(app.UsageError, match="input images after --out_dir"):
+        run(restore, "--model=m.keras", f"--out_dir={tmp_path}")
     with pytest.raises(app.UsageError, match="Expected --model"):
         run(restore, "in.png", str(tmp_path / "out.png"))
     with pytest.raises(app.UsageError, match=r"ending in one of \.png"):

@@ -243,3 +243,17 @@ def test_rgb_unet_keeps_the_residual_connection():
 def test_bad_input_raises_value_errors(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+@pytest.mark.parametrize("make_model", [
+    lambda: DiffNet(num_layers=2, estimator_depth=2, width=4),
+    lambda: DiffNet(num_layers=1, estimator_depth=2, width=4, channels=3, channel_mixing="full"),
+])
+def test_diffnet_predicts_on_images_of_many_sizes_in_one_session(make_model):
+    """Keras relaxes a traced function's input shape to unknown sizes after a few calls with
+    different sizes: the stencil must not need them."""
+    model = make_model()
+    channels = model.channels
+    for height, width in [(12, 12), (16, 20), (9, 31), (24, 8), (13, 13)]:
+        x = np.random.default_rng(height).random((1, height, width, channels)).astype("float32")
+        np.testing.assert_allclose(model.predict_on_batch(x), model(x), atol=1e-5)
