@@ -320,3 +320,30 @@ def test_a_run_redirected_to_a_file_reads_cleanly(tmp_path):
         assert os.path.join(run_dir, name) in text
     if importlib.util.find_spec("tensorboard"):
         assert f"tensorboard --logdir {tmp_path / 'runs'}" in text
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mixing", ["none", "full"])
+def test_perona_malik_trains_a_colour_diffnet(tmp_path, mixing):
+    run(perona_malik, *TINY, "--dataset=synthetic", "--channels=3", f"--channel_mixing={mixing}",
+        *folders(tmp_path))
+    run_dir = only_run(tmp_path)
+    stored = spec.RunSpec.load(os.path.join(run_dir, "spec.json"))
+    assert (stored.data.channels, stored.data.pm_coupling, stored.model.channel_mixing) == (
+        3, "shared", mixing)
+    model = keras.saving.load_model(os.path.join(run_dir, "model.keras"))
+    assert model.channels == 3 and model.channel_mixing == mixing
+    assert os.path.exists(os.path.join(run_dir, "figures", "reconstructions.png"))
+
+
+@pytest.mark.slow
+def test_the_colour_study_scores_every_method_on_the_same_colour_images(tmp_path):
+    from experiments import colour
+
+    run(colour, "--noise_levels=0.01", "--train_size=8", "--test_size=4", "--epochs=1",
+        "--layers=1", "--batch_size=4", "--verbose=0", *folders(tmp_path))
+    results = json.load(open(tmp_path / "runs" / "results.json"))["0.01"]
+    assert set(results) == set(colour.METHODS)
+    assert len({results[m]["run"] for m in colour.METHODS if m != "input"}) == 3
+    for method in colour.METHODS:
+        assert np.isfinite(results[method]["psnr_mean"])
