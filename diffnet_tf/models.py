@@ -7,6 +7,7 @@ Only `keras.ops` is used, so the models run on the TensorFlow, JAX and PyTorch b
 import keras
 from keras import ops
 
+from diffnet_tf import presets
 from diffnet_tf.checks import check_float_dtype, check_image_batch_shape
 from diffnet_tf.layers import DiffusionLayer, LinearDiffusion, _check_positive_int
 
@@ -47,6 +48,21 @@ class DiffusionStack(keras.Model):
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
+
+    @classmethod
+    def from_preset(cls, name):
+        """A trained model shipped with the package (`diffnet_tf.presets`), offline.
+
+        Args:
+            name: a name of `presets.list_presets()`, e.g. 'pm_inverse_noise0.01'.
+
+        Returns:
+            The trained model, an instance of this class.
+        """
+        model = presets.load(name)
+        if not isinstance(model, cls):
+            raise ValueError(f"Preset {name!r} is a {type(model).__name__}, not a {cls.__name__}.")
+        return model
 
     def trace(self, x):
         """Runs the network on `x` and returns every intermediate quantity as NumPy.

@@ -27,7 +27,7 @@ import time
 import warnings
 from pathlib import Path
 
-from diffnet_tf import datasets, training
+from diffnet_tf import datasets, saving, training
 from diffnet_tf.files import check_writable_folder, read_json, write_json
 from diffnet_tf.spec import RunSpec
 
@@ -113,7 +113,7 @@ class RunFolder:
         return read_json(self.path / "metrics.json")
 
     def load_model(self):
-        return training.load_model(self.path / "model.keras")
+        return saving.load_model(self.path / "model.keras")
 
     def clear(self):
         """Removes everything but spec.json and .lock (to train the run again)."""
@@ -146,6 +146,43 @@ def finished_runs(root):
         folder = spec_path.parent
         if (folder / "metrics.json").exists() and (folder / "model.keras").exists():
             yield folder, RunSpec.load(spec_path)
+
+
+def machine():
+    """Where a run trains: processor, cores, accelerators, Keras backend and versions."""
+    import platform
+
+    import keras
+
+    processor = platform.processor()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            processor = next((line.split(":", 1)[1].strip() for line in cpuinfo
+                              if line.startswith("model name")), processor)
+    except OSError:
+        pass
+    backend = keras.backend.backend()
+    versions = {"python": platform.python_version(), "keras": keras.__version__}
+    for package in ("numpy", "tensorflow", "jax", "torch", "diffnet_tf"):
+        if package in sys.modules:
+            versions[package] = sys.modules[package].__version__
+    return {"processor": processor, "cpu_count": os.cpu_count(),
+            "accelerators": _accelerators(backend), "backend": backend, "versions": versions}
+
+
+def _accelerators(backend):
+    """The accelerators the backend sees (names), empty on a CPU-only machine."""
+    if backend == "jax":
+        import jax
+
+        return [str(d) for d in jax.devices() if d.platform != "cpu"]
+    if backend == "torch":
+        import torch
+
+        return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    import tensorflow as tf
+
+    return [d.name for d in tf.config.list_physical_devices() if d.device_type != "CPU"]
 
 
 def _logging_callbacks(log_dir, preview):
@@ -204,15 +241,15 @@ def _trained_model(spec, folder, pairs, verbose, strategy):
     and saved: training.json, then model.keras."""
     model_path, record = folder.path / "model.keras", folder.path / "training.json"
     if model_path.exists() and record.exists():
-        return training.load_model(model_path), read_json(record)
+        return saving.load_model(model_path), read_json(record)
     preview = tuple(a[:PREVIEW_IMAGES] for a in pairs.validation)
     model, summary, notes = training.fit(
         spec, pairs, folder.backup_dir, verbose,
         callbacks=_logging_callbacks(folder.path / "tensorboard", preview), strategy=strategy)
     for note in notes:
         warnings.warn(note, stacklevel=3)
-    write_json(record, summary)
-    training.save_model(model, model_path)
+    write_json(record, dict(summary, machine=machine()))
+    saving.save_model(model, model_path)
     return model, summary
 
 

@@ -5,7 +5,6 @@ the learning-rate schedule, the per-epoch backup a run resumes from, divergence,
 
 import contextlib
 import math
-import os
 import re
 import time
 from pathlib import Path
@@ -195,22 +194,6 @@ def restore_backup(model, backup_dir):
         variable.assign(value)
     notes.append(f"No backup in {backup_dir} could be read: training starts from scratch.")
     return 0, 0.0, notes
-
-
-def save_model(model, path):
-    """model.save to `path`, atomically (a kill never leaves a partial model.keras)."""
-    replace_atomically(path, model.save)
-
-
-def load_model(path):
-    """keras.saving.load_model with an error that names the file when it is damaged."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"No saved model at {str(path)!r}: expected a .keras file.")
-    try:
-        return keras.saving.load_model(path)
-    except Exception as error:  # zipfile, h5py, JSON or Keras errors from a damaged file
-        raise ValueError(f"{str(path)!r} is not a valid .keras file ({type(error).__name__}: "
-                         f"{error}).") from error
 
 
 def training_input(inputs, targets, batch_size, seed):

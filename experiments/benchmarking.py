@@ -18,8 +18,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-import diffnet_tf
-from diffnet_tf import datasets, physics, protocols, spec
+from diffnet_tf import datasets, physics, protocols, runs, spec
 from diffnet_tf.models import DiffNet, UNet
 from experiments.benchmark_references import (ComputeFloor, OriginalDiffNet, have_scipy,
                                               sparse_perona_malik)
@@ -276,42 +275,16 @@ def peak_training_memory(name, settings):
 
 
 def machine_info():
-    """Platform, CPUs, accelerators and versions, for the JSON."""
-    processor = platform.processor()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            names = [line.split(":", 1)[1].strip() for line in cpuinfo if "model name" in line]
-        processor = names[0] if names else processor
-    except OSError:
-        pass
-    backend = keras.backend.backend()
-    versions = {"python": platform.python_version(), "keras": keras.__version__,
-                "numpy": np.__version__, "diffnet_tf": diffnet_tf.__version__}
-    for package in ("tensorflow", "jax", "torch", "scipy"):
-        if package in sys.modules or package == "scipy" and have_scipy():
-            versions[package] = __import__(package).__version__
-    return {
-        "machine": {"platform": platform.platform(), "processor": processor,
-                    "cpu_count": os.cpu_count(), "load_average_at_start": os.getloadavg(),
-                    "accelerators": accelerators(backend)},
-        "backend": backend,
-        "versions": versions,
-    }
+    """Platform, CPUs, accelerators, backend and versions (runs.machine), for the JSON."""
+    found = runs.machine()
+    versions = found.pop("versions")
+    if have_scipy():
+        import scipy
 
-
-def accelerators(backend):
-    """The accelerators the backend sees (names), empty on a CPU-only machine."""
-    if backend == "jax":
-        import jax
-
-        return [str(d) for d in jax.devices() if d.platform != "cpu"]
-    if backend == "torch":
-        import torch
-
-        return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-    import tensorflow as tf
-
-    return [d.name for d in tf.config.list_physical_devices() if d.device_type != "CPU"]
+        versions["scipy"] = scipy.__version__
+    return {"machine": dict(found, platform=platform.platform(),
+                            load_average_at_start=os.getloadavg()),
+            "backend": found.pop("backend"), "versions": versions}
 
 
 def _check(measured, comparison, limit, cpu_ratio=None):

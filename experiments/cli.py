@@ -207,6 +207,39 @@ def spec_from_flags(preset, values):
         raise app.UsageError(flag_message(str(error))) from error
 
 
+def command_for(run_spec):
+    """The command that runs `run_spec`: its program and the flags of every field that
+    differs from the program's preset, the inverse of `spec_from_flags`.
+
+    Raises:
+        ValueError: no command of the programs makes this spec.
+    """
+    from diffnet_tf import spec
+
+    if run_spec.data.problem == "heat_inverse":
+        program, preset, args = "deconvolution", spec.preset("deconvolution"), []
+    else:
+        program = "perona_malik"
+        unet = run_spec.model.kind == "unet"
+        preset = spec.preset("perona_malik_unet" if unet else "perona_malik").replace(
+            data={"problem": run_spec.data.problem})
+        args = ["--model=unet"] * unet + ["--problem=forward"] * (
+            run_spec.data.problem == "pm_forward")
+    values = {flag: getattr(getattr(run_spec, section), field)
+              for flag, (section, field) in SPEC_FLAGS.items()
+              if getattr(getattr(run_spec, section), field) != getattr(getattr(preset, section), field)}
+    if (run_spec.data.seed, run_spec.train.seed) != (preset.data.seed, preset.train.seed):
+        values["seed"] = run_spec.data.seed
+    for flag in list(values):  # leave out what the others imply (a capped val_size, ...)
+        fewer = {k: v for k, v in values.items() if k != flag}
+        if spec_from_flags(preset, fewer) == run_spec:
+            values = fewer
+    if spec_from_flags(preset, values) != run_spec:
+        raise ValueError(f"No command of the programs makes the spec {run_spec.folder_name}.")
+    args += [f"--{flag}={value}" for flag, value in values.items()]
+    return " ".join([f"python -m experiments.{program}", *args])
+
+
 def flag_message(message):
     """A library message with each spec field (e.g. 'DataSpec.noise') followed by its flag."""
     fields = {f"{section.capitalize()}Spec.{field}": name

@@ -1,7 +1,12 @@
 """Apply a saved DiffNet or U-Net to your own images.
 
+    python -m experiments.restore --model=pm_inverse_noise0.01 in.png out.png   # a preset
     python -m experiments.restore --model=runs/perona_malik/<run>/model.keras in.png out.png
-    python -m experiments.restore --model=<model.keras> --out_dir=restored a.png b.jpg c.npy
+    python -m experiments.restore --model=<model> --out_dir=restored a.png b.jpg c.npy
+    python -m experiments.restore --list-presets
+
+--model is a trained model shipped with the package (a preset: no training, no download;
+--list-presets lists them with what they were trained for) or the path of a model.keras.
 
 Reads PNG (8 or 16 bit), JPEG or .npy images of any size, grey or colour. A colour model
 restores colour images in colour; a grey model restores each channel of a colour image
@@ -23,7 +28,10 @@ from absl import app, flags
 from experiments import cli
 
 FLAGS = flags.FlagValues()
-flags.DEFINE_string("model", None, "Path of a saved model.keras.", flag_values=FLAGS)
+flags.DEFINE_string("model", None, "A preset's name (see --list-presets) or the path of a "
+                    "saved model.keras.", flag_values=FLAGS)
+flags.DEFINE_bool("list-presets", False, "List the trained models shipped with the package "
+                  "and exit.", flag_values=FLAGS)
 flags.DEFINE_string("out_dir", None, "Restore every input given into this folder, under "
                     "its own name (instead of the form: input output).", flag_values=FLAGS)
 flags.DEFINE_integer("tile", 512, "Tile side in pixels; 0 restores each image whole.",
@@ -61,7 +69,7 @@ def jobs(paths, out_dir, overwrite, formats):
 
 
 def main(argv):
-    from diffnet_tf import image_io, training
+    from diffnet_tf import image_io, saving
     from diffnet_tf.restoration import restore
 
     values = FLAGS.flag_values_dict()
@@ -69,7 +77,7 @@ def main(argv):
     if values["model"] is None:
         raise app.UsageError("Expected --model, the path of a saved model.keras.")
     cli.check_folders(values, "out_dir")
-    model = training.load_model(values["model"])
+    model = saving.load_model(values["model"])
     verbose = cli.verbosity(values["verbose"])
     for source, target in pairs:
         image, image_format = image_io.read_image(source)

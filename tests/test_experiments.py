@@ -224,11 +224,11 @@ def test_restore_gives_colour_for_colour_with_a_colour_and_a_grey_model(tmp_path
 
 def test_restore_writes_several_inputs_into_a_folder_with_one_model_load(tmp_path, saved_models,
                                                                          monkeypatch):
-    from diffnet_tf import training
+    from diffnet_tf import saving
 
     loads = []
-    real = training.load_model
-    monkeypatch.setattr(training, "load_model", lambda path: loads.append(path) or real(path))
+    real = saving.load_model
+    monkeypatch.setattr(saving, "load_model", lambda path: loads.append(path) or real(path))
     names = ["a.png", "b.jpg", "c.npy"]
     for name in names:
         image_io.write_image(tmp_path / name, np.full((12, 14), 0.4, np.float32))

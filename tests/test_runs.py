@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import pytest
 
-from diffnet_tf import datasets, metrics, runs, spec, training
+from diffnet_tf import datasets, metrics, runs, saving, spec, training
 
 pytestmark = pytest.mark.slow  # every test here trains
 
@@ -92,18 +92,18 @@ def test_an_interrupted_run_started_with_other_settings_does_not_resume_it(tmp_p
 def test_a_kill_after_training_before_the_model_is_saved_loses_no_epoch(tmp_path, watch,
                                                                         monkeypatch):
     run_spec = tiny()
-    real_save = training.save_model
+    real_save = saving.save_model
 
     def killed_while_saving(model, path):
         open(path.with_name(".model.tmp.keras"), "wb").write(b"PK")  # a partial temp
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(training, "save_model", killed_while_saving)
+    monkeypatch.setattr(saving, "save_model", killed_while_saving)
     with pytest.raises(KeyboardInterrupt):
         execute(run_spec, tmp_path)
     folder = tmp_path / "runs" / run_spec.folder_name
     assert not (folder / "model.keras").exists() and (folder / "backup").exists()
-    monkeypatch.setattr(training, "save_model", real_save)
+    monkeypatch.setattr(saving, "save_model", real_save)
     record = watch()
     result = execute(run_spec, tmp_path)
     assert record.epochs == []  # both epochs came from the backup

@@ -18,9 +18,8 @@ from diffnet_tf.training import (
     fit,
     l2norm_loss,
     learning_rate_schedule,
-    load_model,
-    save_model,
 )
+from diffnet_tf.saving import load_model, save_model
 
 
 def tiny_spec(**train):

@@ -1,0 +1,23 @@
+"""Saving and loading models: atomic saves, and loads whose errors name the file."""
+
+import os
+
+import keras
+
+from diffnet_tf.files import replace_atomically
+
+
+def save_model(model, path):
+    """model.save to `path`, atomically (a kill never leaves a partial model.keras)."""
+    replace_atomically(path, model.save)
+
+
+def load_model(path):
+    """keras.saving.load_model with an error that names the file when it is damaged."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"No saved model at {str(path)!r}: expected a .keras file.")
+    try:
+        return keras.saving.load_model(path)
+    except Exception as error:  # zipfile, h5py, JSON or Keras errors from a damaged file
+        raise ValueError(f"{str(path)!r} is not a valid .keras file ({type(error).__name__}: "
+                         f"{error}).") from error
