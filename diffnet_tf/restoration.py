@@ -11,8 +11,6 @@ within `receptive_radius` pixels, and every tile keeps only its pixels at least 
 from a cut (the image's own borders are the same in both).
 """
 
-import math
-
 import keras
 import numpy as np
 

@@ -232,12 +232,20 @@ def command_for(run_spec):
         values["seed"] = run_spec.data.seed
     for flag in list(values):  # leave out what the others imply (a capped val_size, ...)
         fewer = {k: v for k, v in values.items() if k != flag}
-        if spec_from_flags(preset, fewer) == run_spec:
+        if _makes(preset, fewer, run_spec):
             values = fewer
     if spec_from_flags(preset, values) != run_spec:
         raise ValueError(f"No command of the programs makes the spec {run_spec.folder_name}.")
     args += [f"--{flag}={value}" for flag, value in values.items()]
     return " ".join([f"python -m experiments.{program}", *args])
+
+
+def _makes(preset, values, run_spec):
+    """Whether these flag values turn the preset into run_spec (invalid ones do not)."""
+    try:
+        return spec_from_flags(preset, values) == run_spec
+    except app.UsageError:
+        return False
 
 
 def flag_message(message):

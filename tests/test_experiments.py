@@ -347,3 +347,26 @@ def test_the_colour_study_scores_every_method_on_the_same_colour_images(tmp_path
     assert len({results[m]["run"] for m in colour.METHODS if m != "input"}) == 3
     for method in colour.METHODS:
         assert np.isfinite(results[method]["psnr_mean"])
+
+
+@pytest.mark.parametrize("preset, changes", [
+    ("perona_malik", {}),
+    ("perona_malik", {"data": {"source": "synthetic", "noise": 0.01, "train_size": 6400,
+                               "test_size": 200, "val_size": 200}, "train": {"epochs": 5}}),
+    ("perona_malik", {"data": {"source": "synthetic", "channels": 3, "pm_coupling": "shared"},
+                      "model": {"channel_mixing": "full"}}),
+    ("perona_malik_unet", {"data": {"problem": "pm_forward", "seed": 3}, "train": {"seed": 3}}),
+    ("deconvolution", {"train": {"epochs": 150, "lr_init": 0.002, "lr_final": 4e-6}}),
+])
+def test_command_for_gives_the_command_that_makes_the_spec(preset, changes):
+    run_spec = spec.preset(preset).replace(**changes)
+    command = cli.command_for(run_spec).split()
+    program = {"perona_malik": perona_malik, "deconvolution": deconvolution}[command[2][12:]]
+    cli.parse(program.FLAGS, ["prog", *command[3:]])
+    values = program.FLAGS.flag_values_dict()
+    base = spec.preset("perona_malik_unet" if values.get("model") == "unet" else
+                       "deconvolution" if program is deconvolution else "perona_malik")
+    if program is perona_malik:
+        base = base.replace(data={"problem": f"pm_{values['problem']}"})
+    assert cli.spec_from_flags(base, values) == run_spec
+    assert not any(arg.startswith(("--val_size", "--pm_coupling")) for arg in command)

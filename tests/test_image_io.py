@@ -388,7 +388,7 @@ def test_npy_with_nan_or_inf_names_the_path(tmp_path, bad):
 
 @pytest.mark.parametrize("shape", [(4,), (2, 2, 2), (2, 2, 4), (1, 2, 2, 1)])
 def test_write_refuses_other_shapes(tmp_path, shape):
-    with pytest.raises(ValueError, match=rf"\(H, W\), \(H, W, 1\), \(H, W, 3\) to write to"):
+    with pytest.raises(ValueError, match=r"\(H, W\), \(H, W, 1\), \(H, W, 3\) to write to"):
         image_io.write_image(tmp_path / "a.png", np.zeros(shape))
 
 
