@@ -16,6 +16,9 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+pytestmark = pytest.mark.slow  # every test starts fresh interpreters
+
+
 def installed(package):
     """Whether a package (a backend's is named after it) can be imported here."""
     return importlib.util.find_spec(package) is not None

@@ -93,6 +93,7 @@ def outputs_in_a_fresh_process(model, x, tmp_path):
     return np.load(tmp_path / "y.npy")
 
 
+@pytest.mark.slow
 def test_saved_diffnet_loads_in_a_fresh_process(tmp_path):
     model = DiffNet(num_layers=2, estimator_depth=2, width=4)
     x = smooth_images(2, 12)
@@ -101,6 +102,7 @@ def test_saved_diffnet_loads_in_a_fresh_process(tmp_path):
     np.testing.assert_allclose(outputs_in_a_fresh_process(model, x, tmp_path), model(x), atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mixing", ["none", "full"])
 def test_rgb_diffnet_trains_and_reloads_in_a_fresh_process_on_another_size(mixing, tmp_path):
     keras.utils.set_random_seed(0)
@@ -127,6 +129,7 @@ def small_diffnet():
     return model
 
 
+@pytest.mark.slow
 def test_diffnet_learns_with_fit_on_numpy_arrays():
     keras.utils.set_random_seed(0)
     x, y = heat_inverse_problem()
@@ -135,6 +138,7 @@ def test_diffnet_learns_with_fit_on_numpy_arrays():
     assert losses[-1] < 0.5 * losses[0]
 
 
+@pytest.mark.slow
 def test_diffnet_learns_with_fit_on_a_tf_data_dataset():
     keras.utils.set_random_seed(0)
     tf = pytest.importorskip("tensorflow", reason="tf.data needs TensorFlow")
@@ -145,6 +149,7 @@ def test_diffnet_learns_with_fit_on_a_tf_data_dataset():
     assert losses[-1] < 0.5 * losses[0]
 
 
+@pytest.mark.slow
 def test_diffnet_trained_on_32x32_runs_on_40x56_and_is_translation_consistent():
     keras.utils.set_random_seed(0)
     x, y = heat_inverse_problem(16, 32)
@@ -159,6 +164,7 @@ def test_diffnet_trained_on_32x32_runs_on_40x56_and_is_translation_consistent():
     np.testing.assert_allclose(crop[:, 6:-6, 6:-6], out[:, 14:26, 14:34], atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     keras.backend.backend() != "tensorflow", reason="MirroredStrategy needs the TensorFlow backend"
 )

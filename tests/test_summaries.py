@@ -255,6 +255,7 @@ def tiny_fit(model, log_dir, learning_rate, epochs=2, update_every=4):
     return x, y, history.history
 
 
+@pytest.mark.slow
 def test_logger_writes_epochs_steps_learning_rate_and_diffnet_filters(tmp_path):
     # A tiny learning rate keeps the weights (and so each batch's loss) practically fixed,
     # so the step curves can be checked against losses computed batch by batch.
@@ -302,6 +303,7 @@ def test_logger_writes_epochs_steps_learning_rate_and_diffnet_filters(tmp_path):
     np.testing.assert_array_equal(layer_1, filter_panel(trace["filters"][0][0], 2.0, caption))
 
 
+@pytest.mark.slow
 def test_logger_writes_samples_for_a_model_without_trace(tmp_path):
     model = keras.Sequential([keras.Input((None, None, 1)), keras.layers.Conv2D(1, 3, padding="same")])
     x, y, _ = tiny_fit(model, tmp_path, 0.01, epochs=1, update_every=50)
@@ -338,6 +340,7 @@ def test_logger_rejects_bad_arguments(tmp_path, kwargs, message):
         TensorBoardLogger(str(tmp_path), **kwargs)
 
 
+@pytest.mark.slow
 def test_logger_works_without_tensorflow(tmp_path):
     """On JAX with TensorFlow made unimportable, a DiffNet fit writes readable logs."""
     script = textwrap.dedent(f"""

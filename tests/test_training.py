@@ -70,6 +70,7 @@ class RecordEpochs(keras.callbacks.Callback):
         self.epochs.append(epoch)
 
 
+@pytest.mark.slow
 def test_an_interrupted_fit_resumes_at_the_next_epoch_with_its_weights(tmp_path):
     pairs, run_spec = tiny_pairs(), tiny_spec(epochs=3)
     with pytest.raises(KeyboardInterrupt):
@@ -85,6 +86,7 @@ def test_an_interrupted_fit_resumes_at_the_next_epoch_with_its_weights(tmp_path)
     assert [epoch for epoch, _ in backups(tmp_path)] == [3, 2]  # the last two kept
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", [b"", b"not an HDF5 file", "truncate"])
 def test_a_damaged_newest_backup_falls_back_to_the_one_before(tmp_path, damage):
     pairs, run_spec = tiny_pairs(), tiny_spec(epochs=4)
@@ -98,6 +100,7 @@ def test_a_damaged_newest_backup_falls_back_to_the_one_before(tmp_path, damage):
     assert len(notes) == 1 and str(newest) in notes[0] and "falling back" in notes[0]
 
 
+@pytest.mark.slow
 def test_no_readable_backup_starts_from_scratch_with_a_note(tmp_path):
     pairs, run_spec = tiny_pairs(), tiny_spec()
     (tmp_path / "epoch-0001.weights.h5").write_bytes(b"")
@@ -107,6 +110,7 @@ def test_no_readable_backup_starts_from_scratch_with_a_note(tmp_path):
     assert np.isfinite(np.asarray(model(pairs.test[0]))).all()
 
 
+@pytest.mark.slow
 def test_a_kill_while_the_backup_is_written_leaves_the_previous_backup_whole(tmp_path):
     pairs, run_spec = tiny_pairs(), tiny_spec(epochs=3)
 
@@ -135,6 +139,7 @@ def test_a_kill_while_the_backup_is_written_leaves_the_previous_backup_whole(tmp
     assert record.epochs == [1, 2] and notes == []
 
 
+@pytest.mark.slow
 def test_early_stopping_keeps_the_best_epoch_and_says_when(tmp_path):
     pairs = tiny_pairs()
     run_spec = tiny_spec(epochs=30, patience=1, lr_init=0.5, lr_final=0.5)  # unstable: stops
@@ -143,6 +148,7 @@ def test_early_stopping_keeps_the_best_epoch_and_says_when(tmp_path):
     assert 1 <= summary["best_epoch"] < summary["epochs_trained"]
 
 
+@pytest.mark.slow
 def test_divergence_stops_with_a_message_naming_learning_rate_dt_and_the_backup(tmp_path):
     pairs = tiny_pairs()
     pairs.train[1][0, 0, 0, 0] = np.inf
@@ -161,6 +167,7 @@ def test_evaluate_reports_model_and_do_nothing_baseline():
     assert np.isfinite(result["input"]["psnr_mean"])
 
 
+@pytest.mark.slow
 def test_a_saved_model_loads_in_a_fresh_process_with_its_loss(tmp_path):
     pairs = tiny_pairs()
     model, _, _ = fit(tiny_spec(epochs=1), pairs, tmp_path / "backup", verbose=0)
