@@ -270,6 +270,17 @@ def check_folders(values, *names):
                 raise app.UsageError(str(error)) from error
 
 
+def parse_noise_levels(values):
+    """A --noise_levels list as unique floats >= 0, in the given order."""
+    try:
+        levels = list(dict.fromkeys(float(v) for v in values))
+    except ValueError:
+        raise app.UsageError(f"Expected --noise_levels to be numbers. Received {values}.") from None
+    if not levels or min(levels) < 0 or any(level != level for level in levels):
+        raise app.UsageError(f"Expected --noise_levels >= 0. Received {values}.")
+    return levels
+
+
 def default(value, fallback):
     """A flag's value, or `fallback` when the flag was not given (None; 0 is a value)."""
     return fallback if value is None else value

@@ -21,7 +21,7 @@ run) and the runs in <out_dir>/runs/ (README, "Run folders"): the same command a
 reuses finished runs.
 """
 
-from absl import app, flags
+from absl import flags
 
 from experiments import cli
 
@@ -34,16 +34,6 @@ flags.DEFINE_integer("epochs", 5, "Training epochs (each run).", flag_values=FLA
 cli.define_flags(FLAGS, "layers", "estimator_depth", "width", "batch_size", "lr_init",
                  "lr_final", "seed", "out_dir", "data_dir", "overwrite", "verbose")
 METHODS = ("input", "grey DiffNet per channel", "colour DiffNet (none)", "colour DiffNet (full)")
-
-
-def parse_levels(values):
-    try:
-        levels = [float(v) for v in values]
-    except ValueError:
-        raise app.UsageError(f"Expected --noise_levels to be numbers. Received {values}.") from None
-    if not levels or min(levels) < 0 or any(level != level for level in levels):
-        raise app.UsageError(f"Expected --noise_levels >= 0. Received {values}.")
-    return levels
 
 
 def study_specs(base, level, coupling):
@@ -70,7 +60,7 @@ def main(argv):
     cli.check_folders(values, "out_dir", "data_dir")
     out_dir = cli.output_root(values, "colour")
     results = {}
-    for level in parse_levels(values["noise_levels"]):
+    for level in cli.parse_noise_levels(values["noise_levels"]):
         specs = study_specs(base, level, protocols.COLOUR_PM_COUPLING)
         colour_data = specs["colour DiffNet (none)"].data
         inputs, targets = datasets.make_pairs(colour_data, "test", colour_data.test_size,

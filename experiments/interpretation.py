@@ -51,17 +51,6 @@ cli.define_flags(FLAGS, "dataset", "pm_convention", "train_size", "val_size", "t
                  "overwrite", "verbose")
 
 
-def parse_noise_levels(values):
-    """The --noise_levels list as unique floats >= 0, in the given order."""
-    try:
-        levels = list(dict.fromkeys(float(v) for v in values))
-    except ValueError:
-        raise app.UsageError(f"Expected --noise_levels to be numbers. Received {values}.") from None
-    if not levels or min(levels) < 0 or any(level != level for level in levels):
-        raise app.UsageError(f"Expected --noise_levels >= 0. Received {values}.")
-    return levels
-
-
 def check_samples(num_samples, image_index, test_size):
     if not 1 <= num_samples <= test_size:
         raise app.UsageError(f"Expected 1 <= --num_samples <= --test_size ({test_size}). "
@@ -80,7 +69,7 @@ def main(argv):
     datasets.use_classic_xla_cpu_emitter()
     values = FLAGS.flag_values_dict()
     verbose = cli.verbosity(values["verbose"])
-    levels = parse_noise_levels(cli.default(values["noise_levels"],
+    levels = cli.parse_noise_levels(cli.default(values["noise_levels"],
                                             protocols.INTERPRETATION_NOISE_LEVELS))
     specs = [cli.spec_from_flags(spec.preset("interpretation").replace(data={"noise": level}),
                                  values) for level in levels]
