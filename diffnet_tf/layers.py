@@ -14,6 +14,7 @@ Only `keras.ops` is used, so the layers run on the TensorFlow, JAX and PyTorch b
 import keras
 from keras import ops
 
+from diffnet_tf import protocols
 from diffnet_tf.checks import (
     BOUNDARIES,
     check_choice,
@@ -70,7 +71,8 @@ class FilterEstimator(keras.layers.Layer):
         per stencil: top, left, bottom, right, centre).
     """
 
-    def __init__(self, depth=4, width=32, kernel_size=3, maps=NUM_FILTERS, **kwargs):
+    def __init__(self, depth=protocols.ESTIMATOR_DEPTH, width=protocols.ESTIMATOR_WIDTH,
+                 kernel_size=protocols.KERNEL_SIZE, maps=NUM_FILTERS, **kwargs):
         super().__init__(**kwargs)
         _check_positive_int(depth, "depth")
         _check_positive_int(width, "width")
@@ -150,11 +152,11 @@ class DiffusionLayer(keras.layers.Layer):
 
     def __init__(
         self,
-        estimator_depth=4,
-        width=32,
-        kernel_size=3,
+        estimator_depth=protocols.ESTIMATOR_DEPTH,
+        width=protocols.ESTIMATOR_WIDTH,
+        kernel_size=protocols.KERNEL_SIZE,
         boundary="neumann",
-        dt_init=0.2,
+        dt_init=protocols.DT_INIT,
         channels=1,
         channel_mixing="none",
         **kwargs,
@@ -238,7 +240,7 @@ class LinearDiffusion(keras.layers.Layer):
         image_size,
         mean_free=False,
         boundary="neumann",
-        dt_init=0.2,
+        dt_init=protocols.DT_INIT,
         channels=1,
         channel_mixing="none",
         **kwargs,

@@ -7,7 +7,7 @@ Only `keras.ops` is used, so the models run on the TensorFlow, JAX and PyTorch b
 import keras
 from keras import ops
 
-from diffnet_tf import presets
+from diffnet_tf import presets, protocols
 from diffnet_tf.checks import check_float_dtype, check_image_batch_shape
 from diffnet_tf.layers import DiffusionLayer, LinearDiffusion, _check_positive_int
 
@@ -140,11 +140,11 @@ class DiffNet(DiffusionStack):
 
     def __init__(
         self,
-        num_layers=5,
-        estimator_depth=4,
-        width=32,
+        num_layers=protocols.DIFFNET_LAYERS,
+        estimator_depth=protocols.ESTIMATOR_DEPTH,
+        width=protocols.ESTIMATOR_WIDTH,
         boundary="neumann",
-        dt_init=0.2,
+        dt_init=protocols.DT_INIT,
         final_relu=True,
         channels=1,
         channel_mixing="none",
@@ -209,7 +209,7 @@ class LinearDiffNet(DiffusionStack):
         num_layers=3,
         mean_free=False,
         boundary="neumann",
-        dt_init=0.2,
+        dt_init=protocols.DT_INIT,
         final_relu=False,
         channels=1,
         channel_mixing="none",
@@ -285,7 +285,8 @@ class UNet(keras.Model):
         (B, H, W, C) images.
     """
 
-    def __init__(self, base_filters=64, levels=5, final_relu=True, channels=1, **kwargs):
+    def __init__(self, base_filters=protocols.UNET_FILTERS, levels=protocols.UNET_LEVELS,
+                 final_relu=True, channels=1, **kwargs):
         super().__init__(**kwargs)
         _check_positive_int(base_filters, "base_filters")
         _check_positive_int(levels, "levels", minimum=2)

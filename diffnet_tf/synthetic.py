@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from diffnet_tf import protocols
 from diffnet_tf.checks import check_count, check_image_size
 
 # Dead leaves: shape radii with density ~ r^-3 (scale invariance) in [R_MIN, size / 2].
@@ -103,7 +104,7 @@ def _dead_leaves(start, n, size, seed, channels):
     return scale_to_max_one(np.maximum(image, 0))
 
 
-def synthetic_images(n, size=96, seed=0, start=0, channels=1):
+def synthetic_images(n, size=protocols.STL10_SIDE, seed=0, start=0, channels=1):
     """Natural-image-like pictures from a dead-leaves model: the embedded default source.
 
     Occluding discs and squares with power-law distributed radii (density ~ r^-3 between
@@ -139,7 +140,7 @@ def synthetic_images(n, size=96, seed=0, start=0, channels=1):
     return out
 
 
-def discs(n, size=64, seed=0, start=0, max_discs=1):
+def discs(n, size=protocols.DISC_SIDE, seed=0, start=0, max_discs=1):
     """Discs of random radius, position and contrast on a zero background (Sect. 5.1).
 
     Each image holds 1 .. max_discs discs (the count uniform) of radius size/16 .. size/4,

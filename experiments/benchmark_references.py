@@ -58,7 +58,8 @@ class OriginalDiffusionLayer(keras.layers.Layer):
     in the same order, so weights transfer between the two with get/set_weights.
     """
 
-    def __init__(self, estimator_depth=4, width=32, dt_init=0.2, **kwargs):
+    def __init__(self, estimator_depth=protocols.ESTIMATOR_DEPTH,
+                 width=protocols.ESTIMATOR_WIDTH, dt_init=protocols.DT_INIT, **kwargs):
         super().__init__(**kwargs)
         self.estimator_depth = estimator_depth
         self.width = width
@@ -81,7 +82,9 @@ class OriginalDiffusionLayer(keras.layers.Layer):
 class OriginalDiffNet(DiffusionStack):
     """DiffNet built from `OriginalDiffusionLayer`s: same parameters, the released update."""
 
-    def __init__(self, num_layers=5, estimator_depth=4, width=32, **kwargs):
+    def __init__(self, num_layers=protocols.DIFFNET_LAYERS,
+                 estimator_depth=protocols.ESTIMATOR_DEPTH, width=protocols.ESTIMATOR_WIDTH,
+                 **kwargs):
         super().__init__(**kwargs)
         self.diffusion_layers = [
             OriginalDiffusionLayer(estimator_depth, width, name=f"diffusion_{k + 1}")
@@ -98,7 +101,9 @@ class ComputeFloor(keras.Model):
     5 x 20,261 = 101,305 parameters.
     """
 
-    def __init__(self, num_layers=5, estimator_depth=4, width=32, **kwargs):
+    def __init__(self, num_layers=protocols.DIFFNET_LAYERS,
+                 estimator_depth=protocols.ESTIMATOR_DEPTH, width=protocols.ESTIMATOR_WIDTH,
+                 **kwargs):
         super().__init__(**kwargs)
         self.estimators = [
             FilterEstimator(estimator_depth, width, name=f"estimator_{k + 1}")

@@ -24,7 +24,7 @@ ALLOWED_IMPORTS = {
     "physics": {"checks", "protocols", "stencil"},
     "problems": {"checks", "physics"},
     "spec": {"checks", "problems", "protocols"},
-    "synthetic": {"checks"},
+    "synthetic": {"checks", "protocols"},
     "datasets": {"checks", "files", "physics", "problems", "protocols", "synthetic"},
     "layers": {"checks", "protocols", "stencil"},
     "models": {"checks", "layers", "presets", "protocols", "stencil"},
