@@ -422,13 +422,27 @@ class TensorBoardLogger(keras.callbacks.Callback):
             self.writers["train"].scalar(
                 f"time_step/layer_{k}", dt, step, DESCRIPTIONS["time_step"].format(k=k)
             )
-            panel = filter_panel(zeta[0], self.filter_scale, f"layer {k}\ndt = {dt:.4g}")
             description = DESCRIPTIONS["zeta"].format(k=k, scale=self.filter_scale)
-            validation.image(f"zeta/layer_{k}", panel, step, description)
+            for tag, maps, caption in own_stencils(zeta[0], inputs.shape[-1]):
+                panel = filter_panel(maps, self.filter_scale, f"layer {k}{caption}\ndt = {dt:.4g}")
+                validation.image(f"zeta/layer_{k}{tag}", panel, step, description)
 
     def on_train_end(self, logs=None):
         for writer in self.writers.values():
             writer.close()
+
+
+def own_stencils(zeta, channels):
+    """(tag suffix, five maps (H, W, 5), caption) of each channel's own stencil: the one
+    that updates channel c from itself, (c, c) when the channels are coupled; one card for
+    a grey image. zeta: (H, W, 5 C) or (H, W, 5 C^2), grouped by position
+    (`stencil.apply_stencil`); the coupled (c, d != c) maps are in `model.trace`."""
+    if channels == 1:
+        return [("", zeta, "")]
+    stencils = zeta.shape[-1] // 5
+    coupled = stencils == channels**2
+    return [(f"/channel_{c}", zeta[..., (c * channels + c if coupled else c)::stencils],
+             f", channel {c}") for c in range(channels)]
 
 
 def _metric_logs(logs):

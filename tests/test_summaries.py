@@ -366,3 +366,19 @@ def test_logger_works_without_tensorflow(tmp_path):
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().endswith("['samples/1', 'zeta/layer_1'] None")
+
+
+@pytest.mark.parametrize("maps, channels, picks", [(5, 1, [[0, 1, 2, 3, 4]]),
+                                                   (15, 3, [[c, c + 3, c + 6, c + 9, c + 12] for c in range(3)]),
+                                                   (45, 3, [[4 * c + 9 * k for k in range(5)] for c in range(3)])])
+def test_each_channel_gets_its_own_stencils_maps(maps, channels, picks):
+    """Position k of channel c's own stencil is map k C + c (channelwise) or
+    k C^2 + c C + c (coupled): the layout of stencil.apply_stencil."""
+    zeta = np.broadcast_to(np.arange(maps, dtype=np.float32), (4, 4, maps))
+    from diffnet_tf.summaries import own_stencils
+
+    cards = own_stencils(zeta, channels)
+    assert [tag for tag, _, _ in cards] == (
+        [""] if channels == 1 else [f"/channel_{c}" for c in range(channels)])
+    for (_, chosen, _), expected in zip(cards, picks):
+        assert chosen[0, 0].tolist() == expected
