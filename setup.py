@@ -7,11 +7,13 @@ setup(
     version="0.1.0",
     description=(
         "DiffNet: learned nonlinear-diffusion networks for imaging "
-        "(Arridge & Hauptmann, J. Math. Imaging Vis. 2020) in TensorFlow / Keras 3"
+        "(Arridge & Hauptmann, J. Math. Imaging Vis. 2020) in Keras 3"
     ),
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["diffnet_tf", "diffnet_tf.*", "experiments"]),
+    # the trained models shipped with the package (diffnet_tf.presets)
+    package_data={"diffnet_tf": ["pretrained/*/model.keras", "pretrained/*/preset.json"]},
     python_requires=">=3.10",
     install_requires=[
         "tensorflow>=2.16",

@@ -1,0 +1,79 @@
+"""The trained models shipped with the package: each loads offline in a fresh process with
+DiffNet.from_preset, and reproduces the PSNR its metadata states on the first 200
+synthetic test images of its data."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+
+from diffnet_tf import datasets, metrics, presets, spec
+from diffnet_tf.models import DiffNet
+from experiments import cli
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHIPPED = sorted(presets.list_presets())
+EXPECTED = {"pm_inverse_noise0", "pm_inverse_noise0.001", "pm_inverse_noise0.01", "pm_forward",
+            "disc_deconvolution", "pm_inverse_color_noise0.01"}
+
+
+def test_the_package_ships_the_presets_the_readme_lists():
+    assert set(SHIPPED) == EXPECTED
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_a_preset_records_its_run_and_the_command_that_makes_it(name):
+    info = presets.metadata(name)
+    run_spec = spec.RunSpec.from_dict(info["spec"])  # a valid spec
+    assert info["command"] == cli.command_for(run_spec)
+    assert run_spec.data.source in ("synthetic", "discs") and info["test_images"] == 200
+    assert info["steps"] > 0 and info["train_seconds"] > 0 and info["machine"]["cpu_count"] > 0
+    assert info["test_psnr"] > info["input_psnr"]  # it does restore
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SHIPPED)
+def test_a_preset_loads_offline_in_a_fresh_process_and_reproduces_its_psnr(name, tmp_path):
+    info = presets.metadata(name)
+    data = spec.RunSpec.from_dict(info["spec"]).data
+    inputs, targets = datasets.make_pairs(data, "test", presets.TEST_IMAGES, tmp_path, verbose=0)
+    np.save(tmp_path / "inputs.npy", inputs)
+    script = textwrap.dedent(f"""
+        import numpy as np
+        from diffnet_tf.models import DiffNet
+        model = DiffNet.from_preset({name!r})
+        np.save("{tmp_path / 'outputs.npy'}", model.predict(np.load("{tmp_path / 'inputs.npy'}"),
+                                                             verbose=0))
+    """)
+    environment = dict(os.environ, PYTHONPATH=ROOT, no_proxy="*", HTTP_PROXY="http://0.0.0.0:9",
+                       HTTPS_PROXY="http://0.0.0.0:9")  # offline: any download would fail
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=environment,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    psnr = keras.ops.convert_to_numpy(metrics.psnr(targets, np.load(tmp_path / "outputs.npy")))
+    assert float(np.mean(psnr)) == pytest.approx(info["test_psnr"], abs=0.05)
+
+
+def test_unknown_presets_are_named_with_the_choices():
+    with pytest.raises(ValueError, match=r"Unknown preset 'denoise'. Expected one of"):
+        DiffNet.from_preset("denoise")
+
+
+@pytest.mark.slow
+def test_restore_runs_with_a_preset_name_and_no_training(tmp_path):
+    from diffnet_tf import image_io
+
+    image = datasets.synthetic_images(1, 64, seed=9)[0]
+    image_io.write_image(tmp_path / "in.png", image)
+    done = subprocess.run([sys.executable, "-m", "experiments.restore",
+                           "--model=pm_inverse_noise0.01", str(tmp_path / "in.png"),
+                           str(tmp_path / "out.png")], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert image_io.read_image(tmp_path / "out.png")[0].shape == (64, 64, 1)
+    listed = subprocess.run([sys.executable, "-m", "experiments.restore", "--list-presets"],
+                            cwd=ROOT, capture_output=True, text=True)
+    assert all(name in listed.stdout for name in SHIPPED)
