@@ -3,6 +3,7 @@ Tiny images, nothing downloaded: STL-10 comes from a binary file the tests write
 layout, or from tfds' mock data (TensorFlow only)."""
 
 import dataclasses
+import sys
 import time
 
 import numpy as np
@@ -390,3 +391,15 @@ def test_make_dataset_rejects_bad_batch_sizes(batch_size):
     pytest.importorskip("tensorflow", reason="make_dataset is a tf.data pipeline")
     with pytest.raises(ValueError, match="batch_size"):
         datasets.make_dataset(np.zeros((2, 1, 1, 1)), np.zeros((2, 1, 1, 1)), batch_size=batch_size)
+
+
+def test_the_tensorflow_only_routes_say_what_to_install_and_what_else_works(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorflow_datasets", None)  # as if not installed
+    monkeypatch.setitem(sys.modules, "tensorflow", None)
+    manual = tmp_path / "tfds" / "downloads" / "manual" / "stl10_binary.tar.gz"
+    manual.parent.mkdir(parents=True)
+    manual.write_bytes(b"")
+    with pytest.raises(ImportError, match="need tensorflow-datasets and TensorFlow.*unlabeled_X.bin"):
+        datasets.stl10_images("train", data_dir=tmp_path)
+    with pytest.raises(ImportError, match="needs TensorFlow. On other backends pass the arrays"):
+        datasets.make_dataset(np.zeros((2, 4, 4, 1)), np.zeros((2, 4, 4, 1)))
