@@ -4,8 +4,8 @@
         spec.json       the RunSpec, written first; the folder's name holds its digest
         .lock           flock'ed by the process running the folder; names that process
         backup/         the last two epochs' state while training (training.EpochBackup)
-        training.json   how training went; written when training is over
-        model.keras     the trained model
+        model.keras     the trained model; written when training is over
+        training.json   how training went
         figures/        the run's figures
         tensorboard/    train/ and validation/ event files
         metrics.json    test and train quality; written last: the run is finished
@@ -238,19 +238,34 @@ def execute(spec, root, data_dir="data", overwrite=False, verbose=1, figures=Non
 
 def _trained_model(spec, folder, pairs, verbose, strategy):
     """The folder's model.keras if training had finished, else a model trained (or resumed)
-    and saved: training.json, then model.keras."""
+    and saved. model.keras is written first (with early stopping it holds the best epoch,
+    which no backup has), then training.json; a kill between the two leaves the summary to
+    be rebuilt from the backup."""
     model_path, record = folder.path / "model.keras", folder.path / "training.json"
-    if model_path.exists() and record.exists():
-        return saving.load_model(model_path), read_json(record)
+    if model_path.exists():
+        summary = read_json(record) if record.exists() else _summary_of_backup(spec, folder)
+        return saving.load_model(model_path), summary
     preview = tuple(a[:PREVIEW_IMAGES] for a in pairs.validation)
     model, summary, notes = training.fit(
         spec, pairs, folder.backup_dir, verbose,
         callbacks=_logging_callbacks(folder.path / "tensorboard", preview), strategy=strategy)
     for note in notes:
         warnings.warn(note, stacklevel=3)
-    write_json(record, dict(summary, machine=machine()))
     saving.save_model(model, model_path)
+    write_json(record, dict(summary, machine=machine()))
     return model, summary
+
+
+def _summary_of_backup(spec, folder):
+    """What training.json would hold, from the newest epoch backup (its best epoch is not
+    known: None)."""
+    epoch, path = training.backups(folder.backup_dir)[0]
+    seconds = read_json(path.with_name(f"epoch-{epoch:04d}.json"))["train_seconds"]
+    summary = {"epochs_trained": epoch, "best_epoch": None,
+               "stopped_early": epoch < spec.train.epochs, "epochs_this_session": 0,
+               "train_seconds": round(seconds, 1), "final_loss": None, "machine": machine()}
+    write_json(folder.path / "training.json", summary)
+    return summary
 
 
 def _evaluate(model, pairs, summary):

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from diffnet_tf import datasets, metrics, runs, saving, spec, training
+from diffnet_tf.files import write_json
 
 pytestmark = pytest.mark.slow  # every test here trains
 
@@ -108,6 +109,22 @@ def test_a_kill_after_training_before_the_model_is_saved_loses_no_epoch(tmp_path
     result = execute(run_spec, tmp_path)
     assert record.epochs == []  # both epochs came from the backup
     assert result.metrics["epochs_trained"] == 2 and not (folder / "backup").exists()
+
+
+def test_a_kill_between_the_model_and_its_training_record_keeps_the_best_epoch(tmp_path,
+                                                                                 monkeypatch):
+    run_spec = tiny(train={"epochs": 4, "patience": 1, "lr_init": 0.5, "lr_final": 0.5})
+    monkeypatch.setattr(runs, "write_json", lambda path, data: (_ for _ in ()).throw(
+        KeyboardInterrupt) if path.name == "training.json" else write_json(path, data))
+    with pytest.raises(KeyboardInterrupt):
+        execute(run_spec, tmp_path)
+    monkeypatch.undo()
+    folder = tmp_path / "runs" / run_spec.folder_name
+    saved = (folder / "model.keras").read_bytes()
+    monkeypatch.setattr(training, "fit", None)  # no training: the saved model is final
+    result = execute(run_spec, tmp_path)
+    assert (folder / "model.keras").read_bytes() == saved
+    assert result.metrics["epochs_trained"] >= 1 and (folder / "training.json").exists()
 
 
 def test_a_kill_after_the_model_is_saved_only_evaluates_it(tmp_path, monkeypatch):
