@@ -84,8 +84,9 @@ def _stl10_rgb(root, download):
     raise FileNotFoundError(
         f"STL-10 not found under {root}. Expected one of: (1) the extracted binary file "
         f"{binary}; (2) a tfds 'stl10' dataset prepared under {tfds_dir}; (3) the archive "
-        f"stl10_binary.tar.gz placed in {manual.parent}. Or pass download=True to let tfds "
-        "download 2.6 GB, or use the embedded images instead (--dataset=synthetic)."
+        f"stl10_binary.tar.gz placed in {manual.parent}. Or let tfds download 2.6 GB "
+        "(download=True; --download on the command line), or use the embedded images "
+        "instead (--dataset=synthetic)."
     )
 
 

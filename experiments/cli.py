@@ -135,6 +135,9 @@ _DEFINITIONS = {
         "out_dir", None, "Where the run folders go.", flag_values=fv),
     "data_dir": lambda fv: flags.DEFINE_string(
         "data_dir", "data", "Dataset root: STL-10 and the pair cache.", flag_values=fv),
+    "download": lambda fv: flags.DEFINE_bool(
+        "download", False, "Let tfds download STL-10 (2.6 GB) when no local copy is found "
+        "(see data/README.md).", flag_values=fv),
     "overwrite": lambda fv: flags.DEFINE_bool(
         "overwrite", False, "Train again a run that has finished (its outputs are replaced).",
         flag_values=fv),
@@ -400,8 +403,8 @@ def _parser(flag_values):
 
 def start(main, flag_values):
     """An experiment's process: quiet TensorFlow's start-up lines, parse the experiment's
-    own flags, run main; a busy run folder or a diverged training ends with its message
-    (exit status 1), not a traceback.
+    own flags, run main; a usage error, a busy run folder, a diverged training or a missing
+    file (data, a model) ends with its message and exit status 1, not a traceback.
 
     Call it as the module's `if __name__ == "__main__":` block; main then imports the
     library, so that TensorFlow starts behind the filter.
@@ -414,7 +417,10 @@ def start(main, flag_values):
 
         try:
             return main(argv)
-        except (RunFolderBusy, TrainingDiverged) as error:
+        except app.UsageError as error:
+            sys.stderr.write(f"Error: {error}\nPass --help to see the flags.\n")
+            sys.exit(1)
+        except (RunFolderBusy, TrainingDiverged, FileNotFoundError) as error:
             sys.stderr.write(f"Error: {flag_message(str(error))}\n")
             sys.exit(1)
 

@@ -54,7 +54,7 @@ flags.DEFINE_enum("problem", "inverse", ["inverse", "forward"],
                   flag_values=FLAGS)
 cli.define_flags(FLAGS, "noise", "dataset", "pm_convention", "val_size", "test_size", "layers",
                  "estimator_depth", "width", "boundary", "dt_init", "unet_filters", "epochs",
-                 "batch_size", "lr_init", "lr_final", "seed", "out_dir", "data_dir",
+                 "batch_size", "lr_init", "lr_final", "seed", "out_dir", "data_dir", "download",
                  "overwrite", "verbose")
 MODELS = ("diffnet", "unet")
 
@@ -152,8 +152,8 @@ def main(argv):
     pools = None
     if todo:  # every cell's pairs are the first of the same two pools: make them once
         largest = max(cells[key].data.train_size for key in todo) + data.val_size
-        pools = tuple(datasets.make_pairs(data, split, n, values["data_dir"],
-                                          verbose=verbose)
+        pools = tuple(datasets.make_pairs(data, split, n, values["data_dir"], verbose=verbose,
+                                          download=values["download"])
                       for split, n in (("train", largest), ("test", data.test_size)))
     records = {}
     for key, cell in cells.items():

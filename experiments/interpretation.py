@@ -47,7 +47,7 @@ flags.DEFINE_string("models_from", None, "Folder of experiments.perona_malik run
                     flag_values=FLAGS)
 cli.define_flags(FLAGS, "dataset", "pm_convention", "train_size", "val_size", "test_size",
                  "layers", "estimator_depth", "width", "boundary", "dt_init", "epochs",
-                 "batch_size", "lr_init", "lr_final", "seed", "out_dir", "data_dir",
+                 "batch_size", "lr_init", "lr_final", "seed", "out_dir", "data_dir", "download",
                  "overwrite", "verbose")
 
 
@@ -89,12 +89,13 @@ def main(argv):
         else:
             print(f"noise {level:g}: run {out_dir / 'models' / run_spec.folder_name}")
             result = runs.execute(run_spec, out_dir / "models", values["data_dir"],
-                                  values["overwrite"], verbose)
+                                  values["overwrite"], verbose, download=values["download"])
             path = result.path
             model = result.model or runs.RunFolder(out_dir / "models", run_spec).load_model()
         index = values["image_index"]
         inputs, targets = datasets.make_pairs(run_spec.data, "test", max(num_samples, index + 1),
-                                              values["data_dir"], verbose=0)
+                                              values["data_dir"], verbose=0,
+                                              download=values["download"])
         numbers = filter_statistics(model, inputs[:num_samples], targets[:num_samples])
         s, z5 = smoothing_and_diagonal(model, inputs[index : index + 1])
         results[f"{level:g}"] = dict(numbers, noise=level, run=str(path))

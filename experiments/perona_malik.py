@@ -32,7 +32,8 @@ cli.define_flags(FLAGS, "noise", "dataset", "channels", "pm_coupling", "channel_
                  "pm_convention", "pm_steps", "pm_dt", "pm_lambda",
                  "train_size", "val_size", "test_size", "layers", "estimator_depth", "width",
                  "boundary", "dt_init", "unet_filters", "epochs", "batch_size", "lr_init",
-                 "lr_final", "seed", "out_dir", "data_dir", "overwrite", "strategy", "verbose")
+                 "lr_final", "seed", "out_dir", "data_dir", "download", "overwrite", "strategy",
+                 "verbose")
 OTHER_MODEL = {"diffnet": "unet", "unet": "diffnet"}
 
 
@@ -54,7 +55,7 @@ def main(argv):
           f"{data.test_size} test images, {run_spec.train.epochs} epochs")
     result = runs.execute(run_spec, root, values["data_dir"], values["overwrite"],
                           verbose, figures=figures.reconstructions,
-                          strategy=cli.strategy(values["strategy"]))
+                          strategy=cli.strategy(values["strategy"]), download=values["download"])
     for folder, other in runs.finished_runs(root):
         if other.data == data and other.model.kind == OTHER_MODEL[run_spec.model.kind]:
             figures.comparison(result.path, folder, result.path / "figures" / "comparison.png")

@@ -370,3 +370,15 @@ def test_command_for_gives_the_command_that_makes_the_spec(preset, changes):
         base = base.replace(data={"problem": f"pm_{values['problem']}"})
     assert cli.spec_from_flags(base, values) == run_spec
     assert not any(arg.startswith(("--val_size", "--pm_coupling")) for arg in command)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args, message", [
+    (["--dataset=stl10"], "Error: STL-10 not found under"),
+    (["--dataset=synthetic", "--noise=inf"], "Error: Expected DataSpec.noise (--noise) to be a finite"),
+])
+def test_a_user_error_ends_with_one_message_and_no_traceback(tmp_path, args, message):
+    done = subprocess.run([sys.executable, "-m", "experiments.perona_malik", *args,
+                           *folders(tmp_path)], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 1 and message in done.stderr
+    assert "Traceback" not in done.stderr and "Sect. 5.2" not in done.stderr  # no usage dump
