@@ -292,6 +292,8 @@ def test_restore_needs_a_model_and_two_paths(tmp_path):
         run(restore, "--model=m.keras", f"--out_dir={tmp_path}")
     with pytest.raises(app.UsageError, match="Expected --model"):
         run(restore, "in.png", str(tmp_path / "out.png"))
+    with pytest.raises(app.UsageError, match="Expected --model to be a preset .* Received 'denoise'"):
+        run(restore, "--model=denoise", "in.png", str(tmp_path / "out.png"))
     with pytest.raises(app.UsageError, match=r"ending in one of \.png"):
         run(restore, "--model=m.keras", "in.png", "out.tif")
 
