@@ -68,16 +68,34 @@ def jobs(paths, out_dir, overwrite, formats):
     return pairs
 
 
+def print_presets(shipped):
+    """One line per preset: its name, data, PSNR on its test images (and the input's)."""
+    for name, info in shipped.items():
+        data = info["spec"]["data"]
+        print(f"{name}: {data['problem']}, noise {data['noise']:g}, {data['channels']} "
+              f"channel(s); test PSNR {info['test_psnr']:.2f} dB (input "
+              f"{info['input_psnr']:.2f} dB), {info['steps']} training steps")
+
+
 def main(argv):
-    from diffnet_tf import image_io, saving
+    from diffnet_tf import image_io, presets, saving
     from diffnet_tf.restoration import restore
 
     values = FLAGS.flag_values_dict()
+    shipped = presets.list_presets()
+    if values["list-presets"]:
+        return print_presets(shipped)
     pairs = jobs(argv[1:], values["out_dir"], values["overwrite"], image_io.FORMATS)
     if values["model"] is None:
-        raise app.UsageError("Expected --model, the path of a saved model.keras.")
+        raise app.UsageError("Expected --model: a preset's name (--list-presets) or the path "
+                             "of a saved model.keras.")
+    if values["model"] not in shipped and not os.path.exists(values["model"]):
+        choices = ", ".join(shipped) or "none is shipped"
+        raise app.UsageError(f"Expected --model to be a preset ({choices}) or the path of a "
+                             f"saved model.keras. Received {values['model']!r}.")
     cli.check_folders(values, "out_dir")
-    model = saving.load_model(values["model"])
+    model = (presets.load(values["model"]) if values["model"] in shipped else
+             saving.load_model(values["model"]))
     verbose = cli.verbosity(values["verbose"])
     for source, target in pairs:
         image, image_format = image_io.read_image(source)
