@@ -1,9 +1,13 @@
 """Files that are whole or absent: atomic writes (a temporary file in the same folder, then
-a rename) and JSON reads whose errors name the file. A leaf module."""
+a rename), the removal of the temporaries a killed writer left, and JSON reads whose errors
+name the file. A leaf module."""
 
 import json
 import os
+import re
 from pathlib import Path
+
+_TEMPORARY = re.compile(r"\.[^.]*\.\d+\.tmp(\..*)?")  # replace_atomically's: .model.81.tmp.keras
 
 
 def replace_atomically(path, write):
@@ -28,6 +32,21 @@ def replace_atomically(path, write):
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def remove_temporaries(folder):
+    """Deletes the temporary files `replace_atomically` left in `folder` when its process
+    was killed while writing (partial files; a U-Net's can be hundreds of MB). Call it only
+    while holding the folder, so that no living writer's file is removed.
+
+    Returns:
+        The paths removed.
+    """
+    folder = Path(folder)
+    found = [p for p in folder.iterdir() if _TEMPORARY.fullmatch(p.name)] if folder.is_dir() else []
+    for path in found:
+        path.unlink(missing_ok=True)
+    return found
 
 
 def write_json(path, data):

@@ -24,11 +24,10 @@ import shutil
 import socket
 import sys
 import time
-import warnings
 from pathlib import Path
 
 from diffnet_tf import datasets, saving, training
-from diffnet_tf.files import check_writable_folder, read_json, write_json
+from diffnet_tf.files import check_writable_folder, read_json, remove_temporaries, write_json
 from diffnet_tf.spec import RunSpec
 
 PREVIEW_IMAGES = 4  # validation samples written to TensorBoard every epoch
@@ -57,6 +56,8 @@ class RunFolder:
         self.path.mkdir(parents=True, exist_ok=True)
         self._acquire()
         try:
+            for folder in (self.path, self.backup_dir):  # a killed writer's partial files
+                remove_temporaries(folder)
             self._check_spec()
         except BaseException:
             self.close()
@@ -106,8 +107,11 @@ class RunFolder:
 
     @property
     def finished(self):
-        """metrics.json and model.keras exist: the run is complete."""
-        return (self.path / "metrics.json").exists() and (self.path / "model.keras").exists()
+        """metrics.json and model.keras exist under a spec.json equal to this spec: the run is
+        complete, and a study may reuse it."""
+        stored = self.path / "spec.json"
+        return ((self.path / "metrics.json").exists() and (self.path / "model.keras").exists()
+                and stored.exists() and RunSpec.load(stored) == self.spec)
 
     def metrics(self):
         return read_json(self.path / "metrics.json")
@@ -246,11 +250,9 @@ def _trained_model(spec, folder, pairs, verbose, strategy):
         summary = read_json(record) if record.exists() else _summary_of_backup(spec, folder)
         return saving.load_model(model_path), summary
     preview = tuple(a[:PREVIEW_IMAGES] for a in pairs.validation)
-    model, summary, notes = training.fit(
+    model, summary, _ = training.fit(  # fit warns of a damaged backup as it starts
         spec, pairs, folder.backup_dir, verbose,
         callbacks=_logging_callbacks(folder.path / "tensorboard", preview), strategy=strategy)
-    for note in notes:
-        warnings.warn(note, stacklevel=3)
     saving.save_model(model, model_path)
     write_json(record, dict(summary, machine=machine()))
     return model, summary

@@ -1,6 +1,7 @@
 """Saving and loading models: atomic saves, and loads whose errors name the file."""
 
 import os
+import zipfile
 
 import keras
 
@@ -16,6 +17,10 @@ def load_model(path):
     """keras.saving.load_model with an error that names the file when it is damaged."""
     if not os.path.exists(path):
         raise FileNotFoundError(f"No saved model at {str(path)!r}: expected a .keras file.")
+    if str(path).endswith(".keras") and not zipfile.is_zipfile(path):  # Keras: "File not found"
+        raise ValueError(f"{str(path)!r} is not a valid .keras file: expected a zip archive. "
+                         f"Received {os.path.getsize(path):,} bytes that are not one (an empty "
+                         "or truncated file?).")
     try:
         return keras.saving.load_model(path)
     except Exception as error:  # zipfile, h5py, JSON or Keras errors from a damaged file

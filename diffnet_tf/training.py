@@ -7,6 +7,7 @@ import contextlib
 import math
 import re
 import time
+import warnings
 from pathlib import Path
 
 import keras
@@ -79,7 +80,8 @@ class TrainingDiverged(RuntimeError):
 
 class StopOnDivergence(keras.callbacks.TerminateOnNaN):
     """Keras' TerminateOnNaN, raising at once (so the last good backup is kept) with a
-    message that names the likely causes and what is kept.
+    message that names the likely causes (as spec fields: a program adds the flags it has,
+    `experiments.cli.flag_message`) and what is kept.
 
     Args:
         backup_dir: the run's backup folder, for the message.
@@ -101,13 +103,12 @@ class StopOnDivergence(keras.callbacks.TerminateOnNaN):
                     "same spec resumes from it." if latest_backup(self.backup_dir) else
                     "No epoch was completed, so nothing was kept.")
             dt_hint = (f" or, for DiffNet, a learned time step left the stable range (dt per "
-                       f"layer: {dts}; try a smaller model.dt_init, flag --dt_init)"
-                       if layers else "")
+                       f"layer: {dts}; try a smaller model.dt_init)" if layers else "")
             raise TrainingDiverged(
                 f"Training diverged: the loss became {logs.get('loss')} at step "
                 f"{int(ops.convert_to_numpy(optimizer.iterations))}. Likely causes: the "
-                f"learning rate is too high (now {lr:.3g}; try a lower train.lr_init, flag "
-                f"--lr_init){dt_hint}. {kept}"
+                f"learning rate is too high (now {lr:.3g}; try a lower train.lr_init)"
+                f"{dt_hint}. {kept}"
             ) from error
 
 
@@ -225,7 +226,7 @@ def fit(spec, pairs, backup_dir, verbose=1, callbacks=(), strategy=None):
     Returns:
         (model, summary, notes): the trained model (the best epoch's weights with early
         stopping), a dict with epochs_trained, best_epoch, stopped_early, train_seconds and
-        final_loss, and the notes of `restore_backup`.
+        final_loss, and the notes of `restore_backup` (also warned before training starts).
 
     Raises:
         TrainingDiverged: the loss became NaN or infinite.
@@ -239,6 +240,8 @@ def fit(spec, pairs, backup_dir, verbose=1, callbacks=(), strategy=None):
         model.build((None, None, None, spec.data.channels))
         compile_model(model, spec.train, steps_per_epoch)
     initial_epoch, seconds, notes = restore_backup(model, backup_dir)
+    for note in notes:  # now, not when training is over: what resumes is known at once
+        warnings.warn(note, stacklevel=2)
     stopper, backup = None, EpochBackup(backup_dir, seconds)
     all_callbacks = [StopOnDivergence(backup_dir), backup]
     if spec.train.patience is not None:

@@ -58,8 +58,8 @@ flags.DEFINE_integer("repeats", None, "Timed repetitions per figure (default 15;
                      lower_bound=1, flag_values=FLAGS)
 flags.DEFINE_integer("warmup", None, "Untimed rounds first, which compile (default 2; 1 "
                      "quick).", lower_bound=1, flag_values=FLAGS)
-flags.DEFINE_integer("image_size", 96, "Side of the square images.", lower_bound=8,
-                     flag_values=FLAGS)
+flags.DEFINE_integer("image_size", None, "Side of the square images (default STL-10's, 96).",
+                     lower_bound=8, flag_values=FLAGS)
 flags.DEFINE_integer("inference_batch_size", 64, "Images per inference call.", lower_bound=1,
                      flag_values=FLAGS)
 flags.DEFINE_enum("jit_compile", "auto", ["auto", "true", "false"],

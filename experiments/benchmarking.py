@@ -434,10 +434,9 @@ def settings_from_values(values):
     of the repetition counts, any flag set overrides them."""
     defaults = QUICK if values["quick"] else FULL
     chosen = {name: defaults[name] if values[name] is None else values[name] for name in defaults}
-    fixed = {name: values[name] for name in ("image_size", "inference_batch_size", "jit_compile",
-                                             "memory")}
+    fixed = {name: values[name] for name in ("inference_batch_size", "jit_compile", "memory")}
     defaults = {"batch_size": protocols.BATCH_SIZE, "unet_filters": protocols.UNET_FILTERS,
-                "seed": 0}
+                "image_size": protocols.STL10_SIDE, "seed": 0}
     shared = {name: fallback if values[name] is None else values[name]
               for name, fallback in defaults.items()}
     return Settings(**shared, **fixed, **chosen)

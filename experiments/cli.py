@@ -19,6 +19,7 @@ This module imports nothing of diffnet_tf, Keras or TensorFlow at import time.
 """
 
 import atexit
+import math
 import os
 import re
 import sys
@@ -207,7 +208,7 @@ def spec_from_flags(preset, values):
     try:
         return preset.replace(**overrides)
     except ValueError as error:
-        raise app.UsageError(flag_message(str(error))) from error
+        raise app.UsageError(flag_message(str(error), values)) from error
 
 
 def command_for(run_spec):
@@ -251,11 +252,21 @@ def _makes(preset, values, run_spec):
         return False
 
 
-def flag_message(message):
-    """A library message with each spec field (e.g. 'DataSpec.noise') followed by its flag."""
+def flag_message(message, known=None):
+    """A library message with each spec field (e.g. 'DataSpec.noise') followed by its flag.
+
+    Args:
+        message: the library's message.
+        known: the flags the program defines (its FlagValues, or its flag values as a
+            dict): only those are named. None names every spec flag.
+    """
+    spec_flags = {name: place for name, place in SPEC_FLAGS.items()
+                  if known is None or name in known}
     fields = {f"{section.capitalize()}Spec.{field}": name
-              for name, (section, field) in SPEC_FLAGS.items()}
-    fields.update({f"{section}.{field}": name for name, (section, field) in SPEC_FLAGS.items()})
+              for name, (section, field) in spec_flags.items()}
+    fields.update({f"{section}.{field}": name for name, (section, field) in spec_flags.items()})
+    if not fields:
+        return message
     pattern = re.compile("|".join(re.escape(k) for k in sorted(fields, key=len, reverse=True)))
     return pattern.sub(lambda m: f"{m.group(0)} (--{fields[m.group(0)]})", message)
 
@@ -274,13 +285,14 @@ def check_folders(values, *names):
 
 
 def parse_noise_levels(values):
-    """A --noise_levels list as unique floats >= 0, in the given order."""
+    """A --noise_levels list as unique finite floats >= 0, in the given order."""
     try:
         levels = list(dict.fromkeys(float(v) for v in values))
     except ValueError:
         raise app.UsageError(f"Expected --noise_levels to be numbers. Received {values}.") from None
-    if not levels or min(levels) < 0 or any(level != level for level in levels):
-        raise app.UsageError(f"Expected --noise_levels >= 0. Received {values}.")
+    if not levels or not all(math.isfinite(level) and level >= 0 for level in levels):
+        raise app.UsageError(f"Expected --noise_levels to be finite numbers >= 0. Received "
+                             f"{values}.")
     return levels
 
 
@@ -421,7 +433,7 @@ def start(main, flag_values):
             sys.stderr.write(f"Error: {error}\nPass --help to see the flags.\n")
             sys.exit(1)
         except (RunFolderBusy, TrainingDiverged, FileNotFoundError) as error:
-            sys.stderr.write(f"Error: {flag_message(str(error))}\n")
+            sys.stderr.write(f"Error: {flag_message(str(error), flag_values)}\n")
             sys.exit(1)
 
     app.run(run, flags_parser=_parser(flag_values))

@@ -80,6 +80,7 @@ def main(argv):
                              f"{values['models_from']!r}, which is not a folder.")
     cli.check_folders(values, "out_dir", "data_dir")
     out_dir = cli.output_root(values, "interpretation")
+    out_dir.mkdir(parents=True, exist_ok=True)  # also when every run comes from --models_from
     results, smoothing, diagonal = {}, [], []
     for run_spec in specs:
         level = run_spec.data.noise

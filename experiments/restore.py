@@ -12,9 +12,9 @@ Reads PNG (8 or 16 bit), JPEG or .npy images of any size, grey or colour. A colo
 restores colour images in colour; a grey model restores each channel of a colour image
 (with a notice). Each image (or channel) is scaled to maximum 1 as in training and back,
 and restored in overlapping tiles (--tile) so memory stays bounded whatever its size; the
-tiles overlap by the model's receptive field, so a DiffNet's result equals its
-whole-image result (--tile=0 restores whole images; a U-Net's tiles differ slightly near
-the cuts). The result is written in the format of the output's extension, at the input's
+tiles overlap by the model's receptive field (a U-Net's start at its multiple of 16), so
+the result equals the whole-image result, a DiffNet's and a U-Net's (--tile=0 restores
+whole images). The result is written in the format of the output's extension, at the input's
 bit depth where the format allows it (16-bit PNG in, 16-bit PNG out; .npy values count as
 intensities in [0, 1] when written to PNG or JPEG), atomically. An output may not be its
 own input unless --overwrite is given. With --out_dir, each input is written there under
@@ -68,6 +68,15 @@ def jobs(paths, out_dir, overwrite, formats):
     return pairs
 
 
+def as_usage_error(function, *args):
+    """function(*args), its ValueError (a damaged model, an empty image, a tile too small
+    for the model) raised as a usage error: one line, no traceback."""
+    try:
+        return function(*args)
+    except ValueError as error:
+        raise app.UsageError(str(error)) from error
+
+
 def print_presets(shipped):
     """One line per preset: its name, data, PSNR on its test images (and the input's)."""
     for name, info in shipped.items():
@@ -94,16 +103,16 @@ def main(argv):
         raise app.UsageError(f"Expected --model to be a preset ({choices}) or the path of a "
                              f"saved model.keras. Received {values['model']!r}.")
     cli.check_folders(values, "out_dir")
-    model = (presets.load(values["model"]) if values["model"] in shipped else
-             saving.load_model(values["model"]))
+    model = as_usage_error(presets.load if values["model"] in shipped else saving.load_model,
+                           values["model"])
     verbose = cli.verbosity(values["verbose"])
     for source, target in pairs:
-        image, image_format = image_io.read_image(source)
+        image, image_format = as_usage_error(image_io.read_image, source)
         if image_format.had_alpha:
             print(f"Note: {source} has an alpha channel; it is dropped.")
         if image.shape[-1] > model.channels:
             print(f"Note: {source} is in colour and the model is grey: restoring each channel.")
-        restored = restore(model, image, values["tile"], verbose)
+        restored = as_usage_error(restore, model, image, values["tile"], verbose)
         bit_depth = image_format.bit_depth if target.lower().endswith(".png") else None
         image_io.write_image(target, restored, bit_depth=bit_depth)
         print(f"Restored {source} ({image.shape[0]}x{image.shape[1]}, {image.shape[2]} "

@@ -128,14 +128,27 @@ def test_flags_are_read_only_inside_main(path):
     assert flag_reads_outside_main(ast.parse(path.read_text())) == []
 
 
-@pytest.mark.parametrize("path", experiment_modules(), ids=lambda p: p.stem)
-def test_experiments_import_no_other_experiment_and_the_library_only_in_main(path):
-    tree = ast.parse(path.read_text())
+def imports_anywhere(tree):
+    """Every module name a source imports, at any depth ('experiments.x' for `from
+    experiments import x`)."""
+    names = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+    names += [f"{n.module}.{a.name}" if n.module == "experiments" else n.module
+              for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names]
+    return set(names)
+
+
+@pytest.mark.parametrize("path", sorted(EXPERIMENTS.glob("*.py")), ids=lambda p: p.stem)
+def test_no_module_of_experiments_imports_a_program(path):
+    """Programs, and the helpers they share (cli, benchmarking, ...): a program's flags
+    never reach another program, not even through a helper."""
     programs = {f"experiments.{p.stem}" for p in experiment_modules()}
-    everywhere = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
-    everywhere += [f"{n.module}.{a.name}" if n.module == "experiments" else n.module
-                   for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names]
-    assert not programs & set(everywhere), f"{path.name} imports another experiment program"
+    imported = imports_anywhere(ast.parse(path.read_text())) & programs
+    assert not imported, f"{path.name} imports the experiment program(s) {sorted(imported)}"
+
+
+@pytest.mark.parametrize("path", experiment_modules(), ids=lambda p: p.stem)
+def test_programs_import_the_library_only_inside_main(path):
+    tree = ast.parse(path.read_text())
     for name in top_level_imports(tree):
         root = name.split(".")[0]
         assert (name in EXPERIMENT_TOP_LEVEL or root in EXPERIMENT_TOP_LEVEL
@@ -154,3 +167,5 @@ def test_the_checkers_see_violations():
     """))
     assert flag_reads_outside_main(tree) == [6, 6]
     assert "keras" in top_level_imports(tree) and "experiments.perona_malik" in top_level_imports(tree)
+    nested = ast.parse("def helper():\n    from experiments.generalisation import cell_plan\n")
+    assert "experiments.generalisation" in imports_anywhere(nested)

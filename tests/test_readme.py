@@ -1,8 +1,26 @@
-"""README.md and .ci/run agree: CI installs and tests exactly as the README says."""
+"""README.md and .ci/run agree: CI installs and tests exactly as the README says; every
+program command in the README is one its program accepts."""
 
+import importlib
 import pathlib
+import re
+
+import pytest
+
+from experiments import cli
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def readme_commands():
+    """(program, arguments) of every `python -m experiments.<program> ...` in README.md;
+    placeholders (<...>, ...) and the brackets of optional flags left out."""
+    text = (ROOT / "README.md").read_text()
+    commands = []
+    for match in re.finditer(r"python -m experiments\.(\w+)([^`|\n]*)", text):
+        args = re.sub(r"<[^>]*>", "x", match.group(2)).replace("[", " ").replace("]", " ")
+        commands.append((match.group(1), [a for a in args.split() if a != "..."]))
+    return commands
 
 
 def ci_commands():
@@ -18,3 +36,10 @@ def test_every_ci_command_is_in_the_readme():
     assert len(commands) == 4, commands  # set-up and test, for TensorFlow and for JAX
     for command in commands:
         assert command in readme, f"{command!r} is in .ci/run but not in README.md"
+
+
+@pytest.mark.parametrize("program, args", readme_commands(), ids=lambda v: " ".join(v)
+                         if isinstance(v, list) else v)
+def test_every_readme_command_takes_only_flags_its_program_defines(program, args):
+    module = importlib.import_module(f"experiments.{program}")
+    cli.parse(module.FLAGS, ["prog", *args])  # an unknown or misspelt flag raises

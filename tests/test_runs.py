@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from diffnet_tf import datasets, metrics, runs, saving, spec, training
-from diffnet_tf.files import write_json
+from diffnet_tf.files import replace_atomically, write_json
 
 pytestmark = pytest.mark.slow  # every test here trains
 
@@ -182,6 +182,30 @@ def test_a_dead_holders_lock_does_not_block(tmp_path):
         assert "process" in (folder.path / ".lock").read_text()
 
 
+def test_a_killed_writers_partial_files_are_removed_when_the_folder_is_opened(tmp_path):
+    run_spec = tiny()
+    folder = tmp_path / run_spec.folder_name
+    (folder / "backup").mkdir(parents=True)
+    partial = []
+
+    def killed(temporary):  # the temporary file replace_atomically writes, left by a kill -9
+        temporary.write_bytes(b"partial")
+        partial.append(temporary.with_name(temporary.name.replace(str(os.getpid()), "4242")))
+        temporary.rename(partial[-1])
+        raise KeyboardInterrupt
+
+    for path in (folder / "model.keras", folder / "training.json",
+                 folder / "backup" / "epoch-0002.weights.h5"):
+        with pytest.raises(KeyboardInterrupt):
+            replace_atomically(path, killed)
+    kept = folder / "backup" / "epoch-0001.weights.h5"
+    kept.write_bytes(b"a whole backup")
+    assert all(path.exists() for path in partial)
+    with runs.RunFolder(tmp_path, run_spec):
+        assert not any(path.exists() for path in partial) and kept.exists()
+    assert sorted(p.name for p in folder.iterdir()) == [".lock", "backup", "spec.json"]
+
+
 def test_an_output_folder_that_is_a_file_fails_before_any_data_are_made(tmp_path, monkeypatch):
     monkeypatch.setattr(datasets, "run_pairs", None)
     (tmp_path / "runs").write_text("not a folder")
@@ -198,6 +222,18 @@ def test_a_hand_edited_spec_is_refused(tmp_path):
     path.write_text(json.dumps(values))
     with pytest.raises(ValueError, match="holds another spec than this run's"):
         runs.RunFolder(tmp_path, run_spec).__enter__()
+
+
+def test_a_finished_folder_counts_only_under_the_spec_it_was_named_for(tmp_path):
+    run_spec = tiny()
+    with runs.RunFolder(tmp_path, run_spec) as folder:
+        for name in ("metrics.json", "model.keras"):
+            (folder.path / name).write_text("{}")
+    assert runs.RunFolder(tmp_path, run_spec).finished
+    values = json.loads((folder.path / "spec.json").read_text())
+    values["model"]["num_layers"] = 2  # a hand edit: the folder holds another run
+    (folder.path / "spec.json").write_text(json.dumps(values))
+    assert not runs.RunFolder(tmp_path, run_spec).finished  # a study does not reuse it
 
 
 def test_a_damaged_metrics_file_is_named(tmp_path):

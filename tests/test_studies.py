@@ -147,11 +147,17 @@ def test_interpretation_reuses_only_runs_with_the_spec_it_needs(tmp_path, monkey
         f"--out_dir={out_dir}", data_dir)
     assert [(c[0].data.noise, c[1]) for c in calls] == [(0.0, True)]  # its own run, reused
 
+    fresh = tmp_path / "fresh"  # every run from --models_from: nothing trained here
+    run(interpretation, *TINY, *sizes, "--noise_levels=0.01", "--num_samples=4",
+        f"--models_from={pm_dir}", f"--out_dir={fresh}", data_dir)
+    assert (fresh / "results.json").exists() and (fresh / "fig13_alpha_vs_noise.png").exists()
+
 
 @pytest.mark.parametrize("extra, message", [
-    (["--noise_levels=0.01,-0.1"], "--noise_levels >= 0"),
+    (["--noise_levels=0.01,-0.1"], "--noise_levels to be finite numbers >= 0"),
     (["--noise_levels=1%"], "--noise_levels to be numbers"),
-    (["--noise_levels=nan"], "--noise_levels >= 0"),
+    (["--noise_levels=nan"], "--noise_levels to be finite numbers >= 0"),
+    (["--noise_levels=0.01,inf"], "--noise_levels to be finite numbers >= 0"),
     (["--num_samples=0"], "--num_samples"),
     (["--num_samples=7"], "--num_samples"),
     (["--image_index=6"], "--image_index"),
@@ -162,6 +168,17 @@ def test_interpretation_rejects_bad_flags(tmp_path, extra, message):
             f"--out_dir={tmp_path / 'runs'}", f"--data_dir={tmp_path / 'data'}", *extra]
     with pytest.raises(app.UsageError, match=message):
         run(interpretation, *args)
+
+
+def test_fig10_is_titled_by_the_setting_not_the_study_folder():
+    data = spec.preset("generalisation").replace(data={"noise": 0.01}).data
+    title = generalisation.fig10_title(data)
+    assert title.startswith("Fig. 10: invert Perona-Malik diffusion") and "pm_" not in title
+    assert "noise 0.01" in title and data.source in title
+    cell = {"test": {"psnr_mean": 30.0, "psnr_std": 1.0}}
+    records = {"diffnet_n10": dict(cell, model="diffnet", size=10),
+               "unet_n10": dict(cell, model="unet", size=10)}
+    assert list(generalisation.fig10_curves(records)) == ["DiffNet", "U-Net"]  # the legend
 
 
 def test_psnr_vs_training_size_writes_a_png(tmp_path):
