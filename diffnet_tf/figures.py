@@ -78,7 +78,7 @@ def comparison(folder, other_folder, path):
                                ours["input_psnr"][0], title)
 
 
-def interpretation(levels, results, smoothing, diagonal, folder, subtitle):
+def interpretation(levels, results, smoothing, diagonal, folder, image, samples):
     """Figs. 11-13 of the interpretation study.
 
     Args:
@@ -86,18 +86,20 @@ def interpretation(levels, results, smoothing, diagonal, folder, subtitle):
         results: {level key: `analysis.filter_statistics` numbers} in the same order.
         smoothing, diagonal: per level, the list of S and zeta_5 maps (H, W) per layer.
         folder: where the PNGs go.
-        subtitle: the data, for Fig. 13's title.
+        image: the image of Figs. 11 and 12, for their titles (e.g. 'synthetic, test
+            image 0').
+        samples: the images alpha is averaged over, for Fig. 13's title.
     """
     folder = Path(folder)
     rows = [f"noise {level:g}" for level in levels]
     columns = [f"layer {k + 1}" for k in range(max(len(row) for row in smoothing))]
     plotting.signed_maps(smoothing, folder / "fig11_smoothing.png", "S", columns, rows,
-                         f"Fig. 11: the smoothing S = ζ1+ζ2+ζ3+ζ4−ζ5 ({subtitle})")
+                         f"Fig. 11: the smoothing S = ζ1+ζ2+ζ3+ζ4−ζ5 ({image})")
     plotting.signed_maps(diagonal, folder / "fig12_diagonal.png", "ζ5", columns, rows,
-                         f"Fig. 12: the diagonal ζ5 ({subtitle})")
+                         f"Fig. 12: the diagonal ζ5 ({image})")
     per_layer = [r["alpha_per_layer"] for r in results.values()]
     plotting.alpha_vs_noise(levels, [r["alpha_mean"] for r in results.values()],
                             folder / "fig13_alpha_vs_noise.png",
                             std=[r["alpha_std_over_images"] for r in results.values()],
                             per_layer=per_layer if len({len(a) for a in per_layer}) == 1 else None,
-                            title=f"Fig. 13: {subtitle}")
+                            title=f"Fig. 13: smoothing α against the noise ({samples})")

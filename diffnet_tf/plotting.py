@@ -78,8 +78,10 @@ def image_grid(rows, path, scales, column_titles=None, row_titles=None, title=No
     per_cell = isinstance(scales[0], list)
     cell_scales = scales if per_cell else [list(scales)] * n_rows
     distinct = {scale for row in cell_scales for scale in row if scale is not None}
+    # "compressed": constrained layout for fixed-aspect panels; plain "constrained" pushes
+    # the row labels off the figure's left edge once colour bars span several panels.
     fig = Figure(figsize=(panel_size * n_cols + 1.2 * len(distinct),
-                          panel_size * n_rows + 0.5 * bool(title)), layout="constrained")
+                          panel_size * n_rows + 0.5 * bool(title)), layout="compressed")
     axes = fig.subplots(n_rows, n_cols, squeeze=False)
     groups = {}  # scale -> (an image drawn with it, the axes using it)
     for r, row in enumerate(rows):
@@ -223,6 +225,9 @@ def psnr_vs_training_size(curves, path, input_psnr=None, title=None):
     """
     xs = np.concatenate([np.asarray(c[0], np.float64) for c in curves.values()])
     fig, ax = _line_axes(xs, "training images", "test PSNR (dB)", title)
+    sizes = np.unique(xs)  # ticked as counts (10, 500, 90k), not powers of ten
+    ax.set_xticks(sizes, [f"{size / 1000:g}k" if size >= 1000 else f"{size:g}" for size in sizes])
+    ax.minorticks_off()
     for name, (sizes, mean, std) in curves.items():
         order = np.argsort(sizes)
         ax.errorbar(np.asarray(sizes)[order], np.asarray(mean)[order],
@@ -253,13 +258,13 @@ def alpha_vs_noise(noise_levels, alpha, path, std=None, per_layer=None, title=No
     positive = np.sort(levels[levels > 0])
     zero_at = positive[0] / 10 if positive.size else 1e-4
     curves = [(np.asarray(alpha), None if std is None else np.asarray(std), "black",
-               "mean over layers" if per_layer is not None else "alpha", 1.5)]
+               "mean over layers" if per_layer is not None else "α", 1.5)]
     if per_layer is not None:
         colours = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
         curves += [(np.asarray(per_layer)[:, k], None, colours[k % len(colours)],
                     f"layer {k + 1}", 0.8) for k in range(np.shape(per_layer)[1])]
     fig, ax = _line_axes(np.where(levels > 0, levels, zero_at),
-                         "noise level (fraction of the image maximum)", "alpha = mean |S|", title)
+                         "noise level (fraction of the image maximum)", "α = mean |S|", title)
     on_axis = np.argsort(np.where(levels > 0, levels, np.inf))[: positive.size]
     for values, err, colour, label, width in curves:
         ax.errorbar(levels[on_axis], values[on_axis], None if err is None else err[on_axis],

@@ -340,8 +340,9 @@ def report(result):
 # ---------------------------------------------------------------- process start-up
 
 # Lines TensorFlow and XLA print as they start (C++ logging before absl::InitializeLog, CPU
-# features, the CUDA probe of a TensorFlow built for GPUs, XLA's host service): they say
-# nothing about the run. Everything else written to stderr passes.
+# features, the CUDA probe of a TensorFlow built for GPUs, XLA's host service, the first
+# compilations' notices): they say nothing about the run. Everything else written to stderr
+# passes.
 STARTUP_NOISE = [
     r"All log messages before absl::InitializeLog\(\) is called are written to STDERR",
     r"port\.cc:\d+\] oneDNN custom operations are on",
@@ -351,6 +352,9 @@ STARTUP_NOISE = [
     r"service\.cc:\d+\] XLA service 0x[0-9a-f]+ initialized for platform Host",
     r"service\.cc:\d+\]\s+StreamExecutor \[\d+\]: Host",
     r"device_compiler\.h:\d+\] Compiled cluster using XLA!",
+    r"dump_mlir_util\.cc:\d+\] disabling MLIR crash reproducer",
+    # JAX's probe for a TPU runtime at its first computation, where libtpu is not installed
+    r"xla_bridge\.py:\d+\] Unable to initialize backend 'tpu': .*libtpu\.so: cannot open",
 ]
 # The failed CUDA probe is noise only on a machine without an NVIDIA driver.
 NO_GPU_NOISE = [r"cuda_platform\.cc:\d+\] failed call to cuInit: .*\(303\)"]

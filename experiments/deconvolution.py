@@ -45,9 +45,9 @@ def main(argv):
                           values["data_dir"], values["overwrite"], verbose,
                           figures=figures.discs,
                           strategy=cli.strategy(values["strategy"]))
-    cli.report(result)
     print(f"relative l2 error (test): {result.metrics['test']['relative_l2_mean']:.3g}, "
           f"PSNR in the released code's batch form: {result.metrics['test']['psnr_batch']:.2f} dB")
+    cli.report(result)  # last: where the files are
 
 
 if __name__ == "__main__":

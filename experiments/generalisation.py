@@ -57,6 +57,7 @@ cli.define_flags(FLAGS, "noise", "dataset", "pm_convention", "val_size", "test_s
                  "batch_size", "lr_init", "lr_final", "seed", "out_dir", "data_dir", "download",
                  "overwrite", "verbose")
 MODELS = ("diffnet", "unet")
+MODEL_NAMES = {"diffnet": "DiffNet", "unet": "U-Net"}  # as the paper's figures name them
 
 
 def parse_sizes(values, largest):
@@ -115,14 +116,24 @@ def cell_record(key, cell, result):
 
 
 def fig10_curves(records):
-    """{model: (sizes, test PSNR means, stds)} from results.json's cells."""
+    """{model's name ('DiffNet', 'U-Net'): (sizes, test PSNR means, stds)} from
+    results.json's cells."""
     curves = {}
     for record in records.values():
-        sizes, means, stds = curves.setdefault(record["model"], ([], [], []))
+        sizes, means, stds = curves.setdefault(MODEL_NAMES[record["model"]], ([], [], []))
         sizes.append(record["size"])
         means.append(record["test"]["psnr_mean"])
         stds.append(record["test"]["psnr_std"])
     return curves
+
+
+def fig10_title(data):
+    """Fig. 10's title: the problem as the paper names it, the noise and the images (not
+    the study folder's name)."""
+    from diffnet_tf import problems
+
+    return (f"Fig. 10: {problems.get(data.problem).description}, noise {data.noise:g}, "
+            f"{data.source}")
 
 
 def main(argv):
@@ -172,8 +183,7 @@ def main(argv):
     files.write_json(study_dir / "results.json", {"cells": records})
     figure = plotting.psnr_vs_training_size(
         fig10_curves(records), study_dir / "fig10_psnr_vs_size.png",
-        next(iter(records.values()))["test_input"]["psnr_mean"],
-        f"Fig. 10: {data.problem.replace('_', ' ')}, {data.source}, noise {data.noise:g}")
+        next(iter(records.values()))["test_input"]["psnr_mean"], fig10_title(data))
     print(f"Wrote {figure} and {study_dir / 'results.json'}")
 
 

@@ -15,7 +15,9 @@ layer's filters W(zeta) split into a mean-free part L and the smoothing
 S = sum_{i=1..4} zeta_i - zeta_5 (eq. 2.26).
 
 - Fig. 11: S of every layer for one test image (`--image_index`), one row per noise level.
-- Fig. 12: the diagonal zeta_5 of the same, likewise. Each panel is on its own scale.
+- Fig. 12: the diagonal zeta_5 of the same, likewise. Every panel of a figure is on one
+  signed scale, with its colour bar, so that layers and noise levels compare (the paper
+  shows each on its own scale).
 - Fig. 13: the estimate of alpha, the mean |S| over an image (Sect. 6.2), averaged over the
   first `--num_samples` test images, against the noise level on a log axis. The paper
   plots one curve and does not say how layers are combined: the black curve is the mean
@@ -105,8 +107,10 @@ def main(argv):
         print(f"noise {level:g}: alpha {numbers['alpha_mean']:.4g} (per layer "
               f"{', '.join(f'{a:.3g}' for a in numbers['alpha_per_layer'])}), PSNR "
               f"{numbers['psnr_mean']:.2f} dB on {num_samples} test images ({path})")
+    source = specs[0].data.source
     figures.interpretation(levels, results, smoothing, diagonal, out_dir,
-                           f"{specs[0].data.source}, {num_samples} test images")
+                           f"{source}, test image {values['image_index']}",
+                           f"{source}, {num_samples} test images")
     write_json(out_dir / "results.json",
                dict(num_samples=num_samples, image_index=values["image_index"], levels=results))
     print(f"Wrote Figs. 11-13 and results.json to {out_dir}")

@@ -99,10 +99,13 @@ def test_a_folder_flag_naming_a_file_fails_before_any_data(tmp_path, flag, monke
 
 
 def test_a_folder_flag_we_may_not_write_fails_before_any_data(tmp_path, monkeypatch):
-    if os.geteuid() == 0:
-        pytest.skip("root may write anywhere")
+    monkeypatch.setattr(datasets, "make_pairs", None)
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o500)
+    if os.geteuid() == 0:  # root may write anywhere: the check sees what a user's would
+        real = os.access
+        monkeypatch.setattr(os, "access", lambda path, mode: real(path, mode) and (
+            os.path.abspath(path) != str(locked) or not mode & os.W_OK))
     with pytest.raises(app.UsageError, match="not writable"):
         run(perona_malik, "--dataset=synthetic", f"--out_dir={locked / 'runs'}")
 
@@ -129,6 +132,18 @@ def test_test_size_alone_caps_the_validation_images_at_the_test_set():
         cli.spec_from_flags(preset, dict(values, val_size=64))
 
 
+def test_a_library_message_names_only_the_flags_the_program_has():
+    from experiments import colour  # has --lr_init, not --dt_init
+
+    message = ("Training diverged: ... try a lower train.lr_init) or ... try a smaller "
+               "model.dt_init). Expected DataSpec.noise to be a finite number.")
+    named = cli.flag_message(message, colour.FLAGS)
+    assert "train.lr_init (--lr_init)" in named and "--dt_init" not in named
+    assert "--noise" not in named  # colour takes --noise_levels
+    named = cli.flag_message(message, perona_malik.FLAGS)
+    assert "model.dt_init (--dt_init)" in named and "DataSpec.noise (--noise)" in named
+
+
 def test_a_second_parse_starts_from_the_defaults():
     cli.parse(perona_malik.FLAGS, ["prog", "--noise=0.5", "--epochs=3"])
     cli.parse(perona_malik.FLAGS, ["prog", "--epochs=4"])
@@ -146,9 +161,12 @@ def test_help_lists_the_flags_and_an_unknown_flag_exits_with_a_message():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("max_discs", [1, 3])
-def test_deconvolution_writes_figures_and_metrics(tmp_path, max_discs):
+def test_deconvolution_writes_figures_and_metrics(tmp_path, max_discs, capsys):
     run(deconvolution, *TINY, f"--max_discs={max_discs}", *folders(tmp_path))
     run_dir = only_run(tmp_path)
+    lines = capsys.readouterr().out.splitlines()  # the report ends the output: its files
+    files = [line for line in lines if line.startswith("  ")]
+    assert files[0].endswith("metrics.json") and lines[-len(files):] == files
     assert spec.RunSpec.load(os.path.join(run_dir, "spec.json")).data.max_discs == max_discs
     for name in ("metrics.json", "model.keras", "figures/fig4_disc_and_blur.png",
                  "figures/fig5_states.png", "figures/fig5_filters.png"):
@@ -274,14 +292,15 @@ def test_restore_refuses_to_write_over_its_input_unless_told(tmp_path, saved_mod
 def test_restore_names_a_damaged_model_file(tmp_path, content):
     image_io.write_image(tmp_path / "in.png", np.full((8, 8), 0.5, np.float32))
     (tmp_path / "model.keras").write_bytes(content)
-    with pytest.raises(ValueError, match="is not a valid .keras file"):
+    with pytest.raises(app.UsageError, match="is not a valid .keras file") as raised:
         run(restore, f"--model={tmp_path / 'model.keras'}", str(tmp_path / "in.png"),
             str(tmp_path / "out.png"))
+    assert "not found" not in str(raised.value)  # the file is there: it is damaged
 
 
 def test_restore_rejects_empty_images_clearly(tmp_path, saved_models):
     np.save(tmp_path / "empty.npy", np.zeros((0, 0), np.float32))
-    with pytest.raises(ValueError, match=r"non-empty image.*\(0, 0\)"):
+    with pytest.raises(app.UsageError, match=r"non-empty image.*\(0, 0\)"):
         run(restore, f"--model={saved_models['diffnet']}", str(tmp_path / "empty.npy"),
             str(tmp_path / "out.npy"))
 
@@ -316,7 +335,7 @@ def test_a_run_redirected_to_a_file_reads_cleanly(tmp_path):
     lines = text.splitlines()
     first = next(i for i, line in enumerate(lines) if line.startswith("Perona-Malik"))
     assert first <= 1, lines[: first + 1]
-    assert "cuInit" not in text and "E0000" not in text
+    assert "cuInit" not in text and "E0000" not in text and "libtpu" not in text
     assert not any(c in text for c in ("\x1b", "\b", "\r")), repr(text[:500])
     run_dir = only_run(tmp_path)
     for name in ("metrics.json", "model.keras", "figures"):
@@ -386,3 +405,35 @@ def test_a_user_error_ends_with_one_message_and_no_traceback(tmp_path, args, mes
                            *folders(tmp_path)], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 1 and message in done.stderr
     assert "Traceback" not in done.stderr and "Sect. 5.2" not in done.stderr  # no usage dump
+
+
+@pytest.mark.slow
+def test_restore_with_a_damaged_model_ends_with_one_message_and_no_traceback(tmp_path):
+    (tmp_path / "model.keras").write_bytes(b"")
+    image_io.write_image(tmp_path / "in.png", np.full((8, 8), 0.5, np.float32))
+    done = subprocess.run([sys.executable, "-m", "experiments.restore",
+                           f"--model={tmp_path / 'model.keras'}", str(tmp_path / "in.png"),
+                           str(tmp_path / "out.png")], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 1 and "model.keras' is not a valid .keras file" in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "out.png").exists()
+
+
+def test_the_start_up_filter_drops_tensorflows_notices_and_nothing_else():
+    """TensorFlow's lines as a CPU-only machine prints them (the MLIR one at the first
+    compilation, after the program's first line) are dropped; a real warning passes."""
+    noise = [
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+        "I0000 00:00:1796110757.055656    8886 port.cc:153] oneDNN custom operations are on.",
+        "I0000 00:00:1796110757.055928    8886 cudart_stub.cc:31] Could not find cuda drivers "
+        "on your machine, GPU will not be used.",
+        "I0000 00:00:1796111409.265531   12828 dump_mlir_util.cc:269] disabling MLIR crash "
+        "reproducer, set env var `MLIR_CRASH_REPRODUCER_DIRECTORY` to enable.",
+        "I1201 08:07:10.367609 140120240397184 xla_bridge.py:849] Unable to initialize backend "
+        "'tpu': INTERNAL: Failed to open libtpu.so: libtpu.so: cannot open shared object file: "
+        "No such file or directory",  # JAX's, where no TPU runtime is installed
+    ]
+    pattern = cli.startup_noise()
+    assert all(pattern.search(line) for line in noise)
+    assert not pattern.search("W0000 00:00:1796111409.2 12828 loop_optimizer.cc:933] Skipping "
+                              "loop optimization for Merge node")
+    assert not pattern.search("UserWarning: the model has no gradients")

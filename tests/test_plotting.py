@@ -47,3 +47,15 @@ def test_every_figure_function_writes_a_png(tmp_path, channels):
                   plotting.signed_maps([[truth[0, ..., 0] - 0.5]], tmp_path / "s.png", "S")]
     for path in paths:
         assert Image.open(path).size[0] > 100
+
+
+def test_nothing_is_cut_at_the_figures_edge(tmp_path):
+    """Row labels (both PSNRs, two lines) beside fixed-aspect panels with two colour bars:
+    the figure's border stays white, no label runs off it."""
+    rng = np.random.default_rng(2)
+    truth, inputs, outputs = (rng.random((4, 24, 24, 1)) for _ in range(3))
+    path = plotting.reconstructions(truth, inputs, outputs, tmp_path / "r.png", [28.71] * 4,
+                                    [28.96] * 4, "a setting")
+    pixels = np.asarray(Image.open(path).convert("L"))
+    for edge in (pixels[:, 0], pixels[:, -1], pixels[0], pixels[-1]):
+        assert edge.min() == 255
