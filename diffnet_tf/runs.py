@@ -175,18 +175,22 @@ def machine():
 
 
 def _accelerators(backend):
-    """The accelerators the backend sees (names), empty on a CPU-only machine."""
+    """The accelerators the backend sees, each as its id and model ('cuda:0 NVIDIA H200'),
+    empty on a CPU-only machine."""
     if backend == "jax":
         import jax
 
-        return [str(d) for d in jax.devices() if d.platform != "cpu"]
+        return [f"{d} {d.device_kind}" for d in jax.devices() if d.platform != "cpu"]
     if backend == "torch":
         import torch
 
-        return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        return [f"cuda:{i} {torch.cuda.get_device_name(i)}"
+                for i in range(torch.cuda.device_count())]
     import tensorflow as tf
 
-    return [d.name for d in tf.config.list_physical_devices() if d.device_type != "CPU"]
+    found = [d for d in tf.config.list_physical_devices() if d.device_type != "CPU"]
+    return [f"{d.name} {tf.config.experimental.get_device_details(d).get('device_name', '')}"
+            .strip() for d in found]
 
 
 def _logging_callbacks(log_dir, preview):

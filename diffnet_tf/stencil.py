@@ -114,6 +114,7 @@ def apply_stencil(u, zeta, dt, boundary="neumann"):
     Returns:
         (B, H, W, C) tensor F_k.
     """
+    u = ops.convert_to_tensor(u)  # a NumPy u too: under torch, ndarray + tensor fails
     mix = _coupled_product if _is_coupled(zeta.shape, u.shape[-1]) else ops.multiply
     z_top, z_left, z_bottom, z_right, z_centre = ops.split(zeta, 5, axis=-1)
     u_top, u_left, u_bottom, u_right = neighbours(u, boundary)

@@ -3,9 +3,10 @@
     python -m experiments.benchmark            # full run, about 4 minutes on 2 CPU cores
     python -m experiments.benchmark --quick    # fewer repetitions, under 2 minutes
 
-Prints a table and writes runs/benchmark/<YYYY-MM-DD>.json (<YYYY-MM-DD_HHMMSS>.json if that
-exists) with the machine, backend, versions, settings, every repetition of every figure and
-the target checks.
+Prints a table headed by the backend and the device it timed (the accelerators the backend
+sees, else the CPU) and writes runs/benchmark/<YYYY-MM-DD>.json (<YYYY-MM-DD_HHMMSS>.json if
+that exists; --out_dir for another folder) with the machine, backend, device, versions,
+settings, every repetition of every figure and the target checks.
 
 What is measured (96x96 float32 images, training batch 16, inference batch 64):
     diffnet       DiffNet-5 with 4-layer estimators, the paper's Neumann boundary.

@@ -284,7 +284,14 @@ def machine_info():
         versions["scipy"] = scipy.__version__
     return {"machine": dict(found, platform=platform.platform(),
                             load_average_at_start=os.getloadavg()),
-            "backend": found.pop("backend"), "versions": versions}
+            "backend": found.pop("backend"), "device": device_name(found), "versions": versions}
+
+
+def device_name(machine):
+    """What the figures were timed on: the accelerators the backend sees, else the CPU."""
+    if machine["accelerators"]:
+        return ", ".join(machine["accelerators"])
+    return f"{machine['processor']} ({machine['cpu_count']} CPUs, no GPU)"
 
 
 def _check(measured, comparison, limit, cpu_ratio=None):
@@ -384,11 +391,12 @@ def paper_protocol_hours(models, batch_size):
             for name, figures in models.items()}
 
 
-def format_table(models, params, memory, pairs, hours=None):
-    """The results as markdown tables."""
+def format_table(models, params, memory, pairs, hours=None, backend=None, device=None):
+    """The results as markdown tables, headed by the backend and device when given."""
     floor = models["floor"]["train"]["median_s"]
     hours = hours or {}
-    lines = [
+    lines = [f"Backend {backend} on {device}", ""] if backend else []
+    lines += [
         "| model | parameters | train step ms (median, min-max) | train img/s | "
         "inference img/s | step / floor | peak train MiB | paper protocol h |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
@@ -493,7 +501,7 @@ def run(settings, out_dir, quick):
         "no GPU on this machine: every figure is CPU-only; the CPU targets are the ones checked")
     table = format_table(results["models"], results["parameters"],
                          results["peak_training_memory"], results["pair_generation"],
-                         results["paper_protocol_hours"])
+                         results["paper_protocol_hours"], record["backend"], record["device"])
     print(f"\n{table}\n\n{format_checks(results['checks'])}")
     for note in results["notes"]:
         print(f"Note: {note}")

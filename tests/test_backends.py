@@ -16,9 +16,6 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-pytestmark = pytest.mark.slow  # every test starts fresh interpreters
-
-
 def installed(package):
     """Whether a package (a backend's is named after it) can be imported here."""
     return importlib.util.find_spec(package) is not None
@@ -47,6 +44,8 @@ PROGRAMS = sorted(f"experiments.{name[:-3]}" for name in os.listdir(os.path.join
 
 
 def test_importing_any_module_leaves_xla_flags_and_the_matplotlib_backend_alone():
+    """Quick (one fresh interpreter), so CI runs it in both environments: with TensorFlow,
+    and on JAX without TensorFlow or tensorboard."""
     modules = [m for m in MODULES + PROGRAMS
                if m != "diffnet_tf.summaries" or installed("tensorboard")]
     out = run_under(os.environ.get("KERAS_BACKEND", "tensorflow"), f"""
@@ -78,6 +77,7 @@ PHYSICS = """
 """
 
 
+@pytest.mark.slow  # fresh interpreters, one per backend
 @pair("tensorflow", "jax")
 def test_physics_under_jax_equals_physics_under_tensorflow(tmp_path):
     for backend in ("tensorflow", "jax"):
@@ -113,6 +113,7 @@ MODELS = {
 }
 
 
+@pytest.mark.slow  # fresh interpreters, one per backend
 @pytest.mark.parametrize("saved, loaded", [("jax", "tensorflow"), ("tensorflow", "jax")])
 @pytest.mark.parametrize("name", list(MODELS))
 def test_a_model_saved_under_one_backend_loads_under_another(tmp_path, saved, loaded, name):

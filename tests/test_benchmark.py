@@ -8,13 +8,24 @@ import keras
 import numpy as np
 import pytest
 
-from diffnet_tf import physics
+from diffnet_tf import physics, runs
 from diffnet_tf.models import DiffNet
 from diffnet_tf.stencil import apply_stencil
 from experiments import benchmark, benchmark_references, benchmarking, cli
 
 TINY = ["--quick", "--image_size=16", "--batch_size=2", "--inference_batch_size=2",
         "--repeats=1", "--warmup=1", "--unet_filters=2", "--pm_images=4", "--sparse_images=1"]
+
+
+def test_the_benchmark_defaults_to_the_papers_images_batch_and_unet():
+    from diffnet_tf import protocols
+
+    cli.parse(benchmark.FLAGS, ["prog"])
+    settings = benchmarking.settings_from_values(benchmark.FLAGS.flag_values_dict())
+    assert (settings.image_size, settings.batch_size, settings.unet_filters) == (
+        protocols.STL10_SIDE, protocols.BATCH_SIZE, protocols.UNET_FILTERS)
+    cli.parse(benchmark.FLAGS, ["prog", "--image_size=32"])
+    assert benchmarking.settings_from_values(benchmark.FLAGS.flag_values_dict()).image_size == 32
 
 
 def test_original_update_agrees_with_apply_stencil_zero():
@@ -74,6 +85,8 @@ def test_main_writes_every_figure_and_check(tmp_path, capsys):
     backend = keras.backend.backend()
     assert {"python", "keras", "numpy", backend} <= set(record["versions"])
     assert record["machine"]["cpu_count"] > 0 and record["backend"] == backend
+    assert record["device"] == benchmarking.device_name(record["machine"])
+    assert record["table"].startswith(f"Backend {backend} on {record['device']}\n")
     for name in benchmarking.MODEL_NAMES:
         for measure in ("train", "inference"):
             figure = record["models"][name][measure]
@@ -94,6 +107,37 @@ def test_main_writes_every_figure_and_check(tmp_path, capsys):
         101_250 * record["models"]["diffnet"]["train"]["median_s"] / 3600)
     printed = capsys.readouterr().out
     assert "| DiffNet-5 (neumann) | 101,310 |" in printed and str(path) in printed
+
+
+def test_the_table_and_the_json_name_the_backend_and_the_device():
+    record = benchmarking.machine_info()
+    assert record["backend"] == keras.backend.backend()
+    assert record["device"] == benchmarking.device_name(record["machine"])
+    cpu = {"processor": "AMD EPYC", "cpu_count": 2, "accelerators": []}
+    assert benchmarking.device_name(cpu) == "AMD EPYC (2 CPUs, no GPU)"
+    gpu = dict(cpu, accelerators=["cuda:0 NVIDIA H200"])
+    assert benchmarking.device_name(gpu) == "cuda:0 NVIDIA H200"
+    figures = {"train": {"median_s": 0.5, "min_s": 0.4, "max_s": 0.6, "images_per_s": 32.0},
+               "inference": {"images_per_s": 128.0}}
+    args = {"floor": figures}, {"floor": 10}, {}, None, None
+    lines = benchmarking.format_table(*args, "jax", "cuda:0 NVIDIA H200").splitlines()
+    assert lines[:2] == ["Backend jax on cuda:0 NVIDIA H200", ""] and lines[2].startswith("| model")
+    assert benchmarking.format_table(*args).splitlines()[0].startswith("| model")
+
+
+def test_a_jax_accelerator_is_named_by_its_id_and_model(monkeypatch):
+    jax = pytest.importorskip("jax")
+
+    class Device:
+        def __init__(self, platform, name, kind):
+            self.platform, self.name, self.device_kind = platform, name, kind
+
+        def __str__(self):
+            return self.name
+
+    monkeypatch.setattr(jax, "devices", lambda: [Device("cpu", "cpu:0", "cpu"),
+                                                 Device("gpu", "cuda:0", "NVIDIA H200")])
+    assert runs._accelerators("jax") == ["cuda:0 NVIDIA H200"]
 
 
 def test_repetitions_that_lost_a_core_are_counted_and_reported():
