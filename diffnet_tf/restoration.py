@@ -8,7 +8,9 @@ Tiles bound the memory (a DiffNet's activations are 32 channels of the tile's si
 overlap by the model's receptive field, so a DiffNet's tiled result equals its
 whole-image result up to float rounding: a pixel's output depends only on the input
 within `receptive_radius` pixels, and every tile keeps only its pixels at least that far
-from a cut (the image's own borders are the same in both).
+from a cut (the image's own borders are the same in both). A U-Net's poolings make it
+equivariant only to shifts by its multiple (16 by default), so its tiles start at
+multiples of it and its tiled result equals its whole-image result too.
 """
 
 import keras
@@ -24,8 +26,7 @@ def receptive_radius(model):
 
     DiffNet: each layer's estimator convolutions (kernel radius each) and its 5-point
     update (1). U-Net: its convolutions, poolings and upsamplings at their strides, a
-    bound (it is larger than what training shapes, and tiles of a U-Net differ from the
-    whole image near the cuts by more than rounding: use --tile=0 for an exact result).
+    bound (larger than what training shapes).
     """
     if isinstance(model, UNet):
         down = sum(3 * 2**level for level in range(model.levels - 1))  # 2 convs + pooling
@@ -38,9 +39,14 @@ def receptive_radius(model):
                      f"size). Received {type(model).__name__}.")
 
 
+def _multiple(model):
+    """What a U-Net's image sides must divide by (its poolings), 1 for a DiffNet."""
+    return 2 ** (model.levels - 1) if isinstance(model, UNet) else 1
+
+
 def _predict(model, window):
     """The model on one (h, w, C) window; a U-Net's input mirror-padded to its multiple."""
-    factor = 2 ** (model.levels - 1) if isinstance(model, UNet) else 1
+    factor = _multiple(model)
     height, width = window.shape[:2]
     padding = ((0, -height % factor), (0, -width % factor), (0, 0))
     padded = np.pad(window, padding, mode="reflect" if factor > 1 else "constant")
@@ -48,8 +54,10 @@ def _predict(model, window):
     return output[0, :height, :width]
 
 
-def _cuts(size, tile, margin):
-    """(core start, core stop, window start, window stop) along one axis."""
+def _cuts(size, tile, margin, multiple=1):
+    """(core start, core stop, window start, window stop) along one axis; each window
+    starts at a multiple of `multiple` (a U-Net's poolings then see the whole image's
+    grid) and at least `margin` before its core."""
     if tile <= 0 or tile >= size:
         return [(0, size, 0, size)]
     core = tile - 2 * margin
@@ -57,8 +65,8 @@ def _cuts(size, tile, margin):
         raise ValueError(f"Expected a tile larger than twice the model's receptive radius "
                          f"({margin} pixels). Received tile={tile}.")
     starts = range(0, size, core)
-    return [(s, min(s + core, size), max(s - margin, 0), min(s + core + margin, size))
-            for s in starts]
+    return [(s, min(s + core, size), max(s - margin, 0) // multiple * multiple,
+             min(s + core + margin, size)) for s in starts]
 
 
 def _restore_into(model, image, peak, output, tile, verbose):
@@ -74,7 +82,7 @@ def _restore_into(model, image, peak, output, tile, verbose):
         verbose: 1 a progress bar over the tiles, 2 a line at the end, 0 nothing.
     """
     margin = receptive_radius(model)
-    rows, columns = (_cuts(n, tile, margin) for n in image.shape[:2])
+    rows, columns = (_cuts(n, tile, margin, _multiple(model)) for n in image.shape[:2])
     progbar = keras.utils.Progbar(len(rows) * len(columns), verbose=verbose, unit_name="tile")
     for y0, y1, wy0, wy1 in rows:
         for x0, x1, wx0, wx1 in columns:
