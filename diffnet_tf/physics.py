@@ -64,7 +64,7 @@ def check_cfl(dt, max_diffusivity=1.0):
 def check_perona_malik_arguments(steps, dt, lam, convention, diffusivity, coupling,
                                  channels=1):
     """Raises a ValueError unless these are valid `perona_malik` arguments for images of
-    `channels` channels (coupling None is allowed for one channel only)."""
+    `channels` channels (coupling None: 'shared', the same as 'channelwise' for one)."""
     if isinstance(steps, bool) or int(steps) != steps or steps < 0:
         raise ValueError(f"Expected a non-negative integer number of steps. Received {steps!r}.")
     check_cfl(dt)
@@ -73,7 +73,7 @@ def check_perona_malik_arguments(steps, dt, lam, convention, diffusivity, coupli
         raise ValueError(f"Expected a contrast parameter lam > 0. Received lam={lam}.")
     check_choice(convention, tuple(PM_CONVENTIONS), "convention")
     check_choice(diffusivity, tuple(DIFFUSIVITIES), "diffusivity")
-    if coupling is not None or channels > 1:
+    if coupling is not None:
         check_choice(coupling, COUPLINGS, "coupling")
 
 
@@ -134,8 +134,10 @@ def perona_malik(u, steps=protocols.PM_STEPS, dt=protocols.PM_DT, lam=protocols.
         lam: contrast parameter lambda > 0.
         convention: 'neumann' (paper, eq. 4.5) or 'original' (released data script).
         diffusivity: 'perona_malik' (rational, the paper's) or 'exponential'.
-        coupling: for C > 1, 'shared' (vector-valued Perona-Malik) or 'channelwise';
-            None for C = 1.
+        coupling: for C > 1, 'shared' (vector-valued Perona-Malik: one diffusivity from
+            the mean over channels of |grad u_c|^2, so identical channels give the grey
+            result) or 'channelwise' (each channel on its own); None means 'shared'. For
+            C = 1 both are the same.
 
     Returns:
         (B, H, W, C) float32 tensor: the diffused images.

@@ -19,6 +19,8 @@ def _perona_malik(clean, data):
 
 
 def _check_perona_malik(data):
+    if data.channels > 1:  # named in the spec (physics reads None as 'shared'): one run, one spec
+        check_choice(data.pm_coupling, physics.COUPLINGS, "coupling")
     physics.check_perona_malik_arguments(data.pm_steps, data.pm_dt, data.pm_lambda,
                                          data.pm_convention, data.pm_diffusivity,
                                          data.pm_coupling, data.channels)

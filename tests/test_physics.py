@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+from keras import ops
 
 from diffnet_tf import physics
 
@@ -243,3 +244,13 @@ def test_shared_coupling_diffuses_less_across_an_edge_any_channel_has():
     edge, far = slice(8, 9), slice(0, 4)  # the column of red's backward difference; far off
     assert change(shared, edge) < 0.7 * change(alone, edge)
     assert change(shared, far) == pytest.approx(change(alone, far), rel=0.05)
+
+
+def test_colour_perona_malik_is_vector_valued_by_default():
+    rng = np.random.default_rng(3)
+    u = rng.uniform(size=(2, 12, 10, 3)).astype(np.float32)
+    default = physics.perona_malik(u)
+    np.testing.assert_array_equal(ops.convert_to_numpy(default),
+                                  ops.convert_to_numpy(physics.perona_malik(u, coupling="shared")))
+    assert np.abs(ops.convert_to_numpy(default) -
+                  ops.convert_to_numpy(physics.perona_malik(u, coupling="channelwise"))).max() > 1e-4
