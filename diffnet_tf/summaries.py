@@ -325,6 +325,9 @@ def _layout(rows):
 
 
 
+MAX_STEP_INTERVAL = 50  # optimizer steps between two points of a '/steps' curve, at most
+
+
 class TensorBoardLogger(keras.callbacks.Callback):
     """Writes a run's TensorBoard logs on any Keras backend, under log_dir/train and
     log_dir/validation (Keras' run names, so runs compare).
@@ -347,17 +350,21 @@ class TensorBoardLogger(keras.callbacks.Callback):
         log_dir: the run's TensorBoard folder.
         preview: optional (inputs, targets), two (B, H, W, C) float arrays of a few
             validation images (keep B small, e.g. 4; C = 1 or 3).
-        update_every: optimizer steps between two points of the '/steps' curves.
+        update_every: optimizer steps between two points of the '/steps' curves; None:
+            about ten points per epoch, at most `MAX_STEP_INTERVAL` steps apart (the
+            quick start's 63-step epochs get a point every 6 steps, the paper's 5,625-step
+            epochs one every 50).
         residual_scale: half-width of the residuals' fixed colour scale.
         filter_scale: half-width of the filter maps' fixed colour scale.
     """
 
-    def __init__(self, log_dir, preview=None, update_every=50, residual_scale=0.05,
+    def __init__(self, log_dir, preview=None, update_every=None, residual_scale=0.05,
                  filter_scale=2.0):
         super().__init__()
-        if isinstance(update_every, bool) or not isinstance(update_every, int) or update_every < 1:
+        if update_every is not None and (isinstance(update_every, bool) or
+                                         not isinstance(update_every, int) or update_every < 1):
             raise ValueError(
-                f"Expected update_every to be an integer >= 1. Received {update_every!r}."
+                f"Expected update_every to be None or an integer >= 1. Received {update_every!r}."
             )
         _check_scale(residual_scale, "residual_scale")
         _check_scale(filter_scale, "filter_scale")
@@ -369,12 +376,14 @@ class TensorBoardLogger(keras.callbacks.Callback):
         self.writers = {}
 
     def on_train_begin(self, logs=None):
+        steps = self.params.get("steps") or 10 * MAX_STEP_INTERVAL  # per epoch, from Keras
+        self._interval = self.update_every or max(1, min(MAX_STEP_INTERVAL, steps // 10))
         self.writers = {run: SummaryWriter(os.path.join(self.log_dir, run))
                         for run in ("train", "validation")}
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_start = int(ops.convert_to_numpy(self.model.optimizer.iterations))
-        self._next_point = (self._epoch_start // self.update_every + 1) * self.update_every
+        self._next_point = (self._epoch_start // self._interval + 1) * self._interval
         self._previous = (0, {})  # (batches of this epoch, their running means) at the last point
 
     def on_train_batch_end(self, batch, logs=None):
@@ -383,11 +392,11 @@ class TensorBoardLogger(keras.callbacks.Callback):
         step = self._epoch_start + batches
         if step < self._next_point:
             return
-        self._next_point = (step // self.update_every + 1) * self.update_every
+        self._next_point = (step // self._interval + 1) * self._interval
         done, done_means = self._previous
         for name, mean in means.items():
             window_mean = (batches * mean - done * done_means.get(name, 0.0)) / (batches - done)
-            description = DESCRIPTIONS["steps"].format(name=name, n=self.update_every)
+            description = DESCRIPTIONS["steps"].format(name=name, n=self._interval)
             self.writers["train"].scalar(f"{name}/steps", window_mean, step, description)
         self._previous = (batches, means)
 

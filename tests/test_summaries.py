@@ -316,6 +316,18 @@ def test_logger_writes_samples_for_a_model_without_trace(tmp_path):
     assert tags(train, "scalars") == ["loss/epoch", "psnr/epoch", "schedule/learning_rate"]
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("steps_per_epoch, interval", [(6, 1), (40, 4)])
+def test_by_default_the_step_curves_get_about_ten_points_per_epoch(tmp_path, steps_per_epoch,
+                                                                     interval):
+    model = keras.Sequential([keras.Input((None, None, 1)), keras.layers.Conv2D(1, 3, padding="same")])
+    model.compile(keras.optimizers.SGD(0.01), loss="mse")
+    x = np.random.default_rng(0).random((steps_per_epoch, 8, 8, 1), dtype=np.float32)
+    model.fit(x, x, batch_size=1, epochs=1, verbose=0, callbacks=[TensorBoardLogger(str(tmp_path))])
+    steps, _ = scalars(read_run(tmp_path / "train"), "loss/steps")
+    assert steps == list(range(interval, steps_per_epoch + 1, interval))
+
+
 def test_tag_groups_put_loss_and_psnr_first_and_samples_before_filters():
     # TensorBoard orders groups (the text before the first '/') by name.
     groups = ["zeta", "time_step", "schedule", "samples", "psnr", "loss"]
@@ -325,8 +337,8 @@ def test_tag_groups_put_loss_and_psnr_first_and_samples_before_filters():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"update_every": 0}, "Expected update_every to be an integer >= 1. Received 0"),
-        ({"update_every": 2.5}, "Expected update_every to be an integer >= 1. Received 2.5"),
+        ({"update_every": 0}, "Expected update_every to be None or an integer >= 1. Received 0"),
+        ({"update_every": 2.5}, "Expected update_every to be None or an integer >= 1. Received 2.5"),
         ({"residual_scale": -1}, "Expected residual_scale to be a positive number"),
         ({"filter_scale": 0}, "Expected filter_scale to be a positive number"),
         ({"preview": (np.zeros((2, 8, 8, 1)), np.zeros((2, 8, 8, 3)))},
