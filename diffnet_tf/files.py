@@ -49,6 +49,11 @@ def remove_temporaries(folder):
     return found
 
 
+class DamagedFile(ValueError):
+    """A file that exists but cannot be read as what it should be; the message names it
+    and what to do."""
+
+
 def write_json(path, data):
     """Writes `data` as indented JSON, atomically."""
 
@@ -60,12 +65,12 @@ def write_json(path, data):
 
 
 def read_json(path):
-    """The JSON value stored at `path`; a damaged file raises a ValueError naming it."""
+    """The JSON value stored at `path`; a damaged file raises a DamagedFile naming it."""
     try:
         with open(path, encoding="utf-8") as file:
             return json.load(file)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path} is not valid JSON ({error}). Delete it, or restore it from "
+        raise DamagedFile(f"{path} is not valid JSON ({error}). Delete it, or restore it from "
                          "a copy, and run again.") from error
 
 

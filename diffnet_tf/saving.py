@@ -5,7 +5,7 @@ import zipfile
 
 import keras
 
-from diffnet_tf.files import replace_atomically
+from diffnet_tf.files import DamagedFile, replace_atomically
 
 
 def save_model(model, path):
@@ -14,15 +14,15 @@ def save_model(model, path):
 
 
 def load_model(path):
-    """keras.saving.load_model with an error that names the file when it is damaged."""
+    """keras.saving.load_model; a damaged file raises a `files.DamagedFile` naming it."""
     if not os.path.exists(path):
         raise FileNotFoundError(f"No saved model at {str(path)!r}: expected a .keras file.")
     if str(path).endswith(".keras") and not zipfile.is_zipfile(path):  # Keras: "File not found"
-        raise ValueError(f"{str(path)!r} is not a valid .keras file: expected a zip archive. "
+        raise DamagedFile(f"{str(path)!r} is not a valid .keras file: expected a zip archive. "
                          f"Received {os.path.getsize(path):,} bytes that are not one (an empty "
                          "or truncated file?).")
     try:
         return keras.saving.load_model(path)
     except Exception as error:  # zipfile, h5py, JSON or Keras errors from a damaged file
-        raise ValueError(f"{str(path)!r} is not a valid .keras file ({type(error).__name__}: "
+        raise DamagedFile(f"{str(path)!r} is not a valid .keras file ({type(error).__name__}: "
                          f"{error}).") from error

@@ -419,8 +419,8 @@ def _parser(flag_values):
 
 def start(main, flag_values):
     """An experiment's process: quiet TensorFlow's start-up lines, parse the experiment's
-    own flags, run main; a usage error, a busy run folder, a diverged training or a missing
-    file (data, a model) ends with its message and exit status 1, not a traceback.
+    own flags, run main; a usage error, a busy run folder, a diverged training, a missing
+    file (data, a model) or a damaged one (a run's JSON, a model.keras) ends with its message and exit status 1, not a traceback.
 
     Call it as the module's `if __name__ == "__main__":` block; main then imports the
     library, so that TensorFlow starts behind the filter.
@@ -428,6 +428,7 @@ def start(main, flag_values):
     filter_stderr(startup_noise())
 
     def run(argv):
+        from diffnet_tf.files import DamagedFile
         from diffnet_tf.runs import RunFolderBusy
         from diffnet_tf.training import TrainingDiverged
 
@@ -436,7 +437,7 @@ def start(main, flag_values):
         except app.UsageError as error:
             sys.stderr.write(f"Error: {error}\nPass --help to see the flags.\n")
             sys.exit(1)
-        except (RunFolderBusy, TrainingDiverged, FileNotFoundError) as error:
+        except (RunFolderBusy, TrainingDiverged, FileNotFoundError, DamagedFile) as error:
             sys.stderr.write(f"Error: {flag_message(str(error), flag_values)}\n")
             sys.exit(1)
 

@@ -112,6 +112,9 @@ def main(argv):
             print(f"Note: {source} has an alpha channel; it is dropped.")
         if image.shape[-1] > model.channels:
             print(f"Note: {source} is in colour and the model is grey: restoring each channel.")
+        if image.shape[-1] < model.channels:
+            raise app.UsageError(f"{source} is grey and the model restores {model.channels}-"
+                                 "channel images: use a grey model for it (--list-presets).")
         restored = as_usage_error(restore, model, image, values["tile"], verbose)
         bit_depth = image_format.bit_depth if target.lower().endswith(".png") else None
         image_io.write_image(target, restored, bit_depth=bit_depth)

@@ -241,6 +241,14 @@ def test_restore_gives_colour_for_colour_with_a_colour_and_a_grey_model(tmp_path
     assert "restoring each channel" in capsys.readouterr().out
 
 
+def test_restore_names_a_grey_image_a_colour_model_cannot_take(tmp_path, colour_model):
+    image_io.write_image(tmp_path / "grey.png", np.full((8, 8), 0.5, np.float32))
+    with pytest.raises(app.UsageError, match=r"grey.png is grey and the model restores 3-channel"):
+        run(restore, f"--model={colour_model}", str(tmp_path / "grey.png"),
+            str(tmp_path / "out.png"))
+    assert not (tmp_path / "out.png").exists()
+
+
 def test_restore_writes_several_inputs_into_a_folder_with_one_model_load(tmp_path, saved_models,
                                                                          monkeypatch):
     from diffnet_tf import saving
@@ -416,6 +424,18 @@ def test_restore_with_a_damaged_model_ends_with_one_message_and_no_traceback(tmp
                            str(tmp_path / "out.png")], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 1 and "model.keras' is not a valid .keras file" in done.stderr
     assert "Traceback" not in done.stderr and not (tmp_path / "out.png").exists()
+
+
+@pytest.mark.slow
+def test_a_damaged_run_file_ends_with_one_message_naming_it(tmp_path):
+    args = [sys.executable, "-m", "experiments.perona_malik", "--dataset=synthetic",
+            "--train_size=16", "--test_size=4", "--epochs=1", *folders(tmp_path)]
+    assert subprocess.run(args, cwd=ROOT, capture_output=True).returncode == 0
+    (metrics,) = (tmp_path / "runs").glob("*/metrics.json")
+    metrics.write_text("{")
+    done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 1 and f"{metrics} is not valid JSON" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_the_start_up_filter_drops_tensorflows_notices_and_nothing_else():
