@@ -43,7 +43,7 @@ def l2norm_loss(y_true, y_pred):
     Returns:
         scalar loss.
     """
-    residual = ops.relu(y_true) - y_pred
+    residual = ops.subtract(ops.relu(y_true), y_pred)
     batch_size = ops.cast(ops.shape(y_true)[0], residual.dtype)
     return ops.sqrt(ops.sum(ops.square(residual))) / batch_size
 

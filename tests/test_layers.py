@@ -4,6 +4,7 @@ for one channel and for three (Remark 4)."""
 import keras
 import numpy as np
 import pytest
+from keras import ops
 
 from diffnet_tf.layers import DiffusionLayer, FilterEstimator, LinearDiffusion
 from diffnet_tf.stencil import apply_stencil
@@ -55,9 +56,9 @@ def test_mean_free_three_channel_linear_diffusion_keeps_constant_images_constant
     layer.filters.assign(np.random.default_rng(6).normal(size=layer.filters.shape))
     u = np.broadcast_to(np.array([0.2, 0.5, 0.9], np.float32), (2, 8, 8, 3))
     out, filters = layer(u, return_filters=True)
-    np.testing.assert_allclose(out, u, atol=1e-5)
+    np.testing.assert_allclose(ops.convert_to_numpy(out), u, atol=1e-5)
     assert filters.shape == (2, 8, 8, 5 * layer.stencils)
-    maps = np.split(np.asarray(filters), 5, axis=-1)  # grouped by stencil position
+    maps = np.split(ops.convert_to_numpy(filters), 5, axis=-1)  # grouped by stencil position
     centre, neighbour_sum = maps[4], sum(maps[:4])
     np.testing.assert_allclose(centre, neighbour_sum, atol=1e-5)
 
@@ -68,7 +69,8 @@ def test_three_channel_diffusion_layer_applies_the_stencil_with_estimated_filter
     u = np.random.default_rng(7).random((2, 9, 10, 3)).astype(np.float32)
     out, zeta = layer(u, return_filters=True)
     assert zeta.shape == (2, 9, 10, maps) and out.shape == u.shape
-    np.testing.assert_allclose(out, apply_stencil(u, zeta, 0.2), atol=1e-6)
+    np.testing.assert_allclose(ops.convert_to_numpy(out),
+                               ops.convert_to_numpy(apply_stencil(u, zeta, 0.2)), atol=1e-6)
 
 
 def test_diffusion_layer_applies_the_stencil_with_estimated_filters():
@@ -76,7 +78,8 @@ def test_diffusion_layer_applies_the_stencil_with_estimated_filters():
     u = np.random.default_rng(0).random((2, 9, 10, 1)).astype(np.float32)
     out, zeta = layer(u, return_filters=True)
     assert zeta.shape == (2, 9, 10, 5)
-    np.testing.assert_allclose(out, apply_stencil(u, zeta, 0.15), atol=1e-6)
+    np.testing.assert_allclose(ops.convert_to_numpy(out),
+                               ops.convert_to_numpy(apply_stencil(u, zeta, 0.15)), atol=1e-6)
 
 
 def test_mean_free_linear_diffusion_initialised_as_heat_step_is_the_heat_step():
@@ -84,7 +87,8 @@ def test_mean_free_linear_diffusion_initialised_as_heat_step_is_the_heat_step():
     layer.filters.assign(np.ones((8, 8, 4), np.float32))
     u = np.random.default_rng(1).random((1, 8, 8, 1)).astype(np.float32)
     laplacian = np.broadcast_to(np.array([1, 1, 1, 1, 4], np.float32), (1, 8, 8, 5))
-    np.testing.assert_allclose(layer(u), apply_stencil(u, laplacian, 0.1), atol=1e-6)
+    np.testing.assert_allclose(ops.convert_to_numpy(layer(u)),
+                               ops.convert_to_numpy(apply_stencil(u, laplacian, 0.1)), atol=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -109,7 +113,8 @@ def test_layers_round_trip_config_and_keras_file(make_layer, channels, tmp_path)
     assert clone.get_config() == layer.get_config()
     path = tmp_path / "layer.keras"
     model.save(path)
-    np.testing.assert_allclose(keras.saving.load_model(path)(x), model(x), atol=1e-6)
+    np.testing.assert_allclose(ops.convert_to_numpy(keras.saving.load_model(path)(x)),
+                               ops.convert_to_numpy(model(x)), atol=1e-6)
 
 
 @pytest.mark.parametrize(

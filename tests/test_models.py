@@ -9,6 +9,7 @@ import textwrap
 import keras
 import numpy as np
 import pytest
+from keras import ops
 
 from diffnet_tf import physics
 from diffnet_tf.models import DiffNet, LinearDiffNet, UNet
@@ -43,7 +44,7 @@ def smooth_images(n, size, seed=0, channels=1):
     """Random images with structure at several scales, each channel's max 1."""
     shape = (n * channels, size, size, 1)
     noise = np.random.default_rng(seed).random(shape).astype(np.float32)
-    x = np.asarray(physics.heat(noise, 2.0))
+    x = ops.convert_to_numpy(physics.heat(noise, 2.0))
     x = x - x.min(axis=(1, 2, 3), keepdims=True)
     x = x / x.max(axis=(1, 2, 3), keepdims=True)
     return np.ascontiguousarray(x.reshape(n, channels, size, size).transpose(0, 2, 3, 1))
@@ -74,7 +75,8 @@ def test_models_round_trip_config_and_keras_file(make_model, channels, tmp_path)
     assert clone.get_config() == model.get_config()
     path = tmp_path / "model.keras"
     model.save(path)
-    np.testing.assert_allclose(keras.saving.load_model(path)(x), model(x), atol=1e-6)
+    np.testing.assert_allclose(ops.convert_to_numpy(keras.saving.load_model(path)(x)),
+                               ops.convert_to_numpy(model(x)), atol=1e-6)
 
 
 def outputs_in_a_fresh_process(model, x, tmp_path):
@@ -86,7 +88,8 @@ def outputs_in_a_fresh_process(model, x, tmp_path):
         import keras, numpy as np
         import diffnet_tf  # registers the classes
         model = keras.saving.load_model({str(tmp_path / "model.keras")!r})
-        np.save({str(tmp_path / "y.npy")!r}, np.asarray(model(np.load({str(tmp_path / "x.npy")!r}))))
+        x = np.load({str(tmp_path / "x.npy")!r})
+        np.save({str(tmp_path / "y.npy")!r}, keras.ops.convert_to_numpy(model(x)))
         """
     )
     subprocess.run([sys.executable, "-c", script], check=True, capture_output=True)
@@ -99,7 +102,8 @@ def test_saved_diffnet_loads_in_a_fresh_process(tmp_path):
     x = smooth_images(2, 12)
     model(x)
     perturb(model)
-    np.testing.assert_allclose(outputs_in_a_fresh_process(model, x, tmp_path), model(x), atol=1e-6)
+    np.testing.assert_allclose(outputs_in_a_fresh_process(model, x, tmp_path),
+                               ops.convert_to_numpy(model(x)), atol=1e-6)
 
 
 @pytest.mark.slow
@@ -115,12 +119,12 @@ def test_rgb_diffnet_trains_and_reloads_in_a_fresh_process_on_another_size(mixin
     other_size = smooth_images(2, 20, seed=2, channels=3)[:, :10]
     reloaded = outputs_in_a_fresh_process(model, other_size, tmp_path)
     assert reloaded.shape == (2, 10, 20, 3)
-    np.testing.assert_allclose(reloaded, model(other_size), atol=1e-6)
+    np.testing.assert_allclose(reloaded, ops.convert_to_numpy(model(other_size)), atol=1e-6)
 
 
 def heat_inverse_problem(n=32, size=16):
     target = smooth_images(n, size)
-    return np.asarray(physics.heat(target, 0.5)), target
+    return ops.convert_to_numpy(physics.heat(target, 0.5)), target
 
 
 def small_diffnet():
@@ -156,11 +160,11 @@ def test_diffnet_trained_on_32x32_runs_on_40x56_and_is_translation_consistent():
     model = small_diffnet()
     model.fit(x, y, batch_size=8, epochs=2, verbose=0)
     big = smooth_images(2, 56)[:, :40]
-    out = np.asarray(model(big))
+    out = ops.convert_to_numpy(model(big))
     assert out.shape == (2, 40, 56, 1) and np.isfinite(out).all()
     # Fully convolutional: a crop's interior agrees with the interior of the whole image.
     # Each layer sees (estimator_depth + 1) pixels further, so 2 x 3 pixels are affected.
-    crop = np.asarray(model(big[:, 8:32, 8:40]))
+    crop = ops.convert_to_numpy(model(big[:, 8:32, 8:40]))
     np.testing.assert_allclose(crop[:, 6:-6, 6:-6], out[:, 14:26, 14:34], atol=1e-5)
 
 
@@ -201,7 +205,7 @@ def test_trace_returns_states_filters_and_dt_consistent_with_the_output():
     np.testing.assert_allclose(trace["states"][0], x)
     np.testing.assert_allclose(trace["dt"], [0.1] * 3, rtol=1e-6)
     np.testing.assert_allclose(trace["output"], np.maximum(trace["states"][-1], 0), atol=1e-7)
-    np.testing.assert_allclose(trace["output"], model(x), atol=1e-6)
+    np.testing.assert_allclose(trace["output"], ops.convert_to_numpy(model(x)), atol=1e-6)
 
 
 @pytest.mark.parametrize("mixing, maps", [("none", 15), ("full", 45)])
@@ -211,9 +215,9 @@ def test_rgb_trace_filters_hold_5c_or_5c2_maps_that_give_the_next_state(mixing, 
     trace = model.trace(x)
     assert [z.shape for z in trace["filters"]] == [(2, 12, 12, maps)] * 2
     for k, (zeta, dt) in enumerate(zip(trace["filters"], trace["dt"])):
-        expected = apply_stencil(trace["states"][k], zeta, dt)
+        expected = ops.convert_to_numpy(apply_stencil(trace["states"][k], zeta, dt))
         np.testing.assert_allclose(trace["states"][k + 1], expected, atol=1e-6)
-    np.testing.assert_allclose(trace["output"], model(x), atol=1e-6)
+    np.testing.assert_allclose(trace["output"], ops.convert_to_numpy(model(x)), atol=1e-6)
 
 
 def test_rgb_unet_keeps_the_residual_connection():
@@ -222,7 +226,7 @@ def test_rgb_unet_keeps_the_residual_connection():
     assert model(x).shape == x.shape
     for weight in model.output_conv.weights:  # the U-Net's own contribution is now zero
         weight.assign(np.zeros(weight.shape))
-    np.testing.assert_array_equal(model(x), x)
+    np.testing.assert_array_equal(ops.convert_to_numpy(model(x)), x)
 
 
 @pytest.mark.parametrize(
@@ -262,4 +266,5 @@ def test_diffnet_predicts_on_images_of_many_sizes_in_one_session(make_model):
     channels = model.channels
     for height, width in [(12, 12), (16, 20), (9, 31), (24, 8), (13, 13)]:
         x = np.random.default_rng(height).random((1, height, width, channels)).astype("float32")
-        np.testing.assert_allclose(model.predict_on_batch(x), model(x), atol=1e-5)
+        np.testing.assert_allclose(ops.convert_to_numpy(model.predict_on_batch(x)),
+                                   ops.convert_to_numpy(model(x)), atol=1e-5)
