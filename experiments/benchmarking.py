@@ -20,6 +20,7 @@ import numpy as np
 
 from diffnet_tf import datasets, physics, protocols, runs, spec
 from diffnet_tf.models import DiffNet, UNet
+from experiments import cli
 from experiments.benchmark_references import (ComputeFloor, OriginalDiffNet, have_scipy,
                                               sparse_perona_malik)
 
@@ -157,7 +158,8 @@ def time_models(models, settings):
     x_infer = random_images(settings.inference_batch_size, size, seed + 2)
     train = {name: [] for name in models}
     infer = {name: [] for name in models}
-    progbar = keras.utils.Progbar(settings.warmup + settings.repeats, unit_name="round")
+    progbar = keras.utils.Progbar(settings.warmup + settings.repeats, unit_name="round",
+                                  verbose=cli.verbosity(None))  # no control codes in a file
     for round_index in range(settings.warmup + settings.repeats):
         for name, model in models.items():
             timing = _timed(model.train_on_batch, x, y)
