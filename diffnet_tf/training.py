@@ -242,6 +242,9 @@ def fit(spec, pairs, backup_dir, verbose=1, callbacks=(), strategy=None):
     initial_epoch, seconds, notes = restore_backup(model, backup_dir)
     for note in notes:  # now, not when training is over: what resumes is known at once
         warnings.warn(note, stacklevel=2)
+    if initial_epoch and verbose:
+        print(f"Resuming from the backup in {backup_dir}: {initial_epoch} of "
+              f"{spec.train.epochs} epochs done.", flush=True)
     stopper, backup = None, EpochBackup(backup_dir, seconds)
     all_callbacks = [StopOnDivergence(backup_dir), backup]
     if spec.train.patience is not None:

@@ -71,14 +71,16 @@ class RecordEpochs(keras.callbacks.Callback):
 
 
 @pytest.mark.slow
-def test_an_interrupted_fit_resumes_at_the_next_epoch_with_its_weights(tmp_path):
+def test_an_interrupted_fit_resumes_at_the_next_epoch_with_its_weights(tmp_path, capsys):
     pairs, run_spec = tiny_pairs(), tiny_spec(epochs=3)
     with pytest.raises(KeyboardInterrupt):
         fit(run_spec, pairs, tmp_path, verbose=0, callbacks=[Interrupt(0)])
     assert [epoch for epoch, _ in backups(tmp_path)] == [1]
     record = RecordEpochs()
-    model, summary, notes = fit(run_spec, pairs, tmp_path, verbose=0, callbacks=[record])
+    model, summary, notes = fit(run_spec, pairs, tmp_path, verbose=2, callbacks=[record])
     assert record.epochs == [1, 2] and notes == []  # epoch index 1 is the second epoch
+    first_line = capsys.readouterr().out.splitlines()[0]
+    assert first_line == f"Resuming from the backup in {tmp_path}: 1 of 3 epochs done."
     assert summary["epochs_trained"] == 3 and summary["epochs_this_session"] == 2
     # the uninterrupted run ends with the same weights up to shuffling's randomness: at
     # least the optimizer went on counting from the backup (3 epochs of 2 steps)
