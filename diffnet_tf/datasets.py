@@ -339,6 +339,9 @@ def make_pairs(data, split="train", n=None, data_dir="data", cache=True, verbose
         return (inputs, targets) if n in (None, len(inputs)) else (inputs[:n].copy(),
                                                                   targets[:n].copy())
     n, clean_chunk = _clean_images(data, split, n, first, data_dir, download)
+    if verbose:
+        print(f"Making {n} {split} pairs ({data.problem}, {data.source}), cached in {path}",
+              flush=True)
     inputs, targets = _generate(n, clean_chunk, data, first, verbose)
     if cache:
         complete = whole_split if data.source == "stl10" else n == count

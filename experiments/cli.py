@@ -296,6 +296,11 @@ def parse_noise_levels(values):
     return levels
 
 
+def count(n, noun):
+    """'1 epoch', '5 epochs': n and the noun, plural unless n is 1."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def default(value, fallback):
     """A flag's value, or `fallback` when the flag was not given (None; 0 is a value)."""
     return fallback if value is None else value

@@ -40,7 +40,7 @@ def main(argv):
     data = run_spec.data
     print(f"Disc deconvolution (heat equation, T = {data.heat_time:g}): {data.train_size} "
           f"training / {data.test_size} test images of up to {data.max_discs} disc(s), "
-          f"{run_spec.train.epochs} epochs")
+          f"{cli.count(run_spec.train.epochs, 'epoch')}")
     result = runs.execute(run_spec, cli.output_root(values, "deconvolution"),
                           values["data_dir"], values["overwrite"], verbose,
                           figures=figures.discs,

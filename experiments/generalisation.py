@@ -172,7 +172,7 @@ def main(argv):
             repeats = cell.train.epoch_repeats
             print(f"[{todo.index(key) + 1}/{len(todo)}] {key}: {cell.data.train_size} training "
                   f"images{f' x{repeats} per epoch' if repeats > 1 else ''}, "
-                  f"{data.val_size} validation, at most {cell.train.epochs} epochs")
+                  f"{data.val_size} validation, at most {cli.count(cell.train.epochs, 'epoch')}")
         result = runs.execute(cell, study_dir, values["data_dir"], values["overwrite"],
                               verbose, pools=pools)
         records[key] = cell_record(key, cell, result)

@@ -52,7 +52,7 @@ def main(argv):
     data = run_spec.data
     print(f"Perona-Malik {values['problem']} problem, noise {data.noise:g}, "
           f"{run_spec.model.kind} on {data.source}: {data.train_size} training / "
-          f"{data.test_size} test images, {run_spec.train.epochs} epochs")
+          f"{data.test_size} test images, {cli.count(run_spec.train.epochs, 'epoch')}")
     result = runs.execute(run_spec, root, values["data_dir"], values["overwrite"],
                           verbose, figures=figures.reconstructions,
                           strategy=cli.strategy(values["strategy"]), download=values["download"])

@@ -193,17 +193,20 @@ def test_colour_pairs_use_colour_images_and_shared_perona_malik(tmp_path):
     np.testing.assert_allclose(inputs, physics_of(data, targets), atol=1e-6)
 
 
-def test_stl10_pairs_and_their_cache(tmp_path, monkeypatch):
+def test_stl10_pairs_and_their_cache(tmp_path, monkeypatch, capsys):
     write_stl10_binary(tmp_path, tagged_images(20))
     data = pm_data(source="stl10", image_size=SIDE, noise=0.01)
-    kwargs = dict(data_dir=tmp_path, verbose=0)
+    kwargs = dict(data_dir=tmp_path, verbose=2)
     inputs, targets = datasets.make_pairs(data, "test", **kwargs)  # the whole split
+    assert capsys.readouterr().out.startswith("Making 2 test pairs (pm_inverse, stl10)")
     np.testing.assert_array_equal(targets, datasets.stl10_images("test", tmp_path))
     train = datasets.make_pairs(data, "train", n=2, **kwargs)
     noise = [pair[0] - physics_of(data, pair[1]) for pair in (train, (inputs, targets))]
     assert not np.allclose(noise[0], noise[1], atol=1e-3)  # train and test noise differ
     monkeypatch.setattr(datasets, "_generate", None)  # from now on only the cache answers
+    capsys.readouterr()
     cached = datasets.make_pairs(data, "test", **kwargs)
+    assert capsys.readouterr().out == ""  # nothing made, nothing said
     for got, expected in zip(cached, (inputs, targets)):
         np.testing.assert_array_equal(got, expected)
 
