@@ -1,7 +1,7 @@
 """Benchmark: DiffNet's speed against the original formulation, the U-Net and the compute floor.
 
-    python -m experiments.benchmark            # full run, about 4 minutes on 2 CPU cores
-    python -m experiments.benchmark --quick    # fewer repetitions, under 2 minutes
+    python -m experiments.benchmark            # full run: 276 s on 2 CPU cores, TensorFlow
+    python -m experiments.benchmark --quick    # fewer repetitions and images: a smoke test
 
 Prints a table headed by the backend and the device it timed (the accelerators the backend
 sees, else the CPU) and writes runs/benchmark/<YYYY-MM-DD>.json (<YYYY-MM-DD_HHMMSS>.json if
@@ -53,7 +53,7 @@ from absl import flags
 from experiments import cli
 
 FLAGS = flags.FlagValues()
-flags.DEFINE_bool("quick", False, "Fewer repetitions and images: a run under 2 minutes.",
+flags.DEFINE_bool("quick", False, "Fewer repetitions and images: a smoke test, noisier figures.",
                   flag_values=FLAGS)
 flags.DEFINE_integer("repeats", None, "Timed repetitions per figure (default 15; 3 quick).",
                      lower_bound=1, flag_values=FLAGS)
