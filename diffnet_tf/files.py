@@ -5,6 +5,7 @@ name the file. A leaf module."""
 import json
 import os
 import re
+import tempfile
 from pathlib import Path
 
 _TEMPORARY = re.compile(r"\.[^.]*\.\d+\.tmp(\..*)?")  # replace_atomically's: .model.81.tmp.keras
@@ -91,6 +92,9 @@ def check_writable_folder(path, what):
     if not existing.is_dir():
         raise ValueError(f"Expected the {what} {str(path)!r} to be a folder. {str(existing)!r} "
                          "is a file.")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise ValueError(f"Expected a {what} we may write. {str(existing)!r} is not writable.")
+    try:  # a file made and removed: os.access says yes to root on a read-only mount
+        tempfile.TemporaryFile(dir=existing).close()
+    except OSError as error:
+        raise ValueError(f"Expected the {what} {str(path)!r} to be writable. "
+                         f"{str(existing)!r} is not ({error.strerror}).") from None
     return path

@@ -8,6 +8,8 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -103,11 +105,23 @@ def test_a_folder_flag_we_may_not_write_fails_before_any_data(tmp_path, monkeypa
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o500)
     if os.geteuid() == 0:  # root may write anywhere: the check sees what a user's would
-        real = os.access
-        monkeypatch.setattr(os, "access", lambda path, mode: real(path, mode) and (
-            os.path.abspath(path) != str(locked) or not mode & os.W_OK))
-    with pytest.raises(app.UsageError, match="not writable"):
+        real = tempfile.TemporaryFile
+
+        def temporary_file(dir):
+            if Path(dir) == locked:
+                raise PermissionError(13, "Permission denied")
+            return real(dir=dir)
+
+        monkeypatch.setattr(tempfile, "TemporaryFile", temporary_file)
+    with pytest.raises(app.UsageError, match=f"to be writable. '{locked}' is not"):
         run(perona_malik, "--dataset=synthetic", f"--out_dir={locked / 'runs'}")
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
+def test_a_folder_flag_on_a_read_only_file_system_fails_before_any_data(monkeypatch):
+    monkeypatch.setattr(datasets, "make_pairs", None)  # os.access says yes here to root
+    with pytest.raises(app.UsageError, match="'/proc' is not"):
+        run(perona_malik, "--dataset=synthetic", "--out_dir=/proc/diffnet_runs")
 
 
 @pytest.mark.parametrize("module, flag", [
