@@ -3,6 +3,7 @@ DiffNet.from_preset, and reproduces the PSNR its metadata states on the first 20
 synthetic test images of its data."""
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -21,8 +22,22 @@ EXPECTED = {"pm_inverse_noise0", "pm_inverse_noise0.001", "pm_inverse_noise0.01"
             "disc_deconvolution", "pm_inverse_color_noise0.01"}
 
 
+def readme_preset_rows():
+    """{name: (test PSNR, input PSNR)} of the table in README's "Try it on your image"."""
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as file:
+        section = file.read().split("## Try it on your image")[1].split("\n## ")[0]
+    rows = re.findall(r"^\| `([\w.]+)` \|.*\| ([\d.]+) \| ([\d.]+) \|$", section, re.M)
+    return {name: (float(test), float(given)) for name, test, given in rows}
+
+
 def test_the_package_ships_the_presets_the_readme_lists():
     assert set(SHIPPED) == EXPECTED
+    listed = readme_preset_rows()
+    assert set(listed) == EXPECTED
+    for name, (test_psnr, input_psnr) in listed.items():
+        info = presets.metadata(name)
+        assert (test_psnr, input_psnr) == (round(info["test_psnr"], 2),
+                                           round(info["input_psnr"], 2)), name
 
 
 @pytest.mark.parametrize("name", SHIPPED)
