@@ -39,7 +39,7 @@ def main(argv):
     cli.check_folders(values, "out_dir", "data_dir")
     data = run_spec.data
     print(f"Disc deconvolution (heat equation, T = {data.heat_time:g}): {data.train_size} "
-          f"training / {data.test_size} test images of up to {data.max_discs} disc(s), "
+          f"training / {data.test_size} test images of up to {cli.count(data.max_discs, 'disc')}, "
           f"{cli.count(run_spec.train.epochs, 'epoch')}")
     result = runs.execute(run_spec, cli.output_root(values, "deconvolution"),
                           values["data_dir"], values["overwrite"], verbose,

@@ -81,9 +81,9 @@ def print_presets(shipped):
     """One line per preset: its name, data, PSNR on its test images (and the input's)."""
     for name, info in shipped.items():
         data = info["spec"]["data"]
-        print(f"{name}: {data['problem']}, noise {data['noise']:g}, {data['channels']} "
-              f"channel(s); test PSNR {info['test_psnr']:.2f} dB (input "
-              f"{info['input_psnr']:.2f} dB), {info['steps']} training steps")
+        print(f"{name}: {data['problem']}, noise {data['noise']:g}, "
+              f"{cli.count(data['channels'], 'channel')}; test PSNR {info['test_psnr']:.2f} dB "
+              f"(input {info['input_psnr']:.2f} dB), {info['steps']:,} training steps")
 
 
 def main(argv):
@@ -118,8 +118,8 @@ def main(argv):
         restored = as_usage_error(restore, model, image, values["tile"], verbose)
         bit_depth = image_format.bit_depth if target.lower().endswith(".png") else None
         image_io.write_image(target, restored, bit_depth=bit_depth)
-        print(f"Restored {source} ({image.shape[0]}x{image.shape[1]}, {image.shape[2]} "
-              f"channel(s)) -> {target}")
+        print(f"Restored {source} ({image.shape[0]}x{image.shape[1]}, "
+              f"{cli.count(image.shape[2], 'channel')}) -> {target}")
 
 
 if __name__ == "__main__":
