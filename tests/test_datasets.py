@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 import pytest
+from keras import ops
 
 from diffnet_tf import datasets, physics, protocols, spec
 
@@ -28,10 +29,10 @@ def disc_data(**overrides):
 def physics_of(data, clean):
     """The diffused images of `data`'s physics, straight from diffnet_tf.physics."""
     if data.heat_time is not None:
-        return np.asarray(physics.heat(clean, data.heat_time))
-    return np.asarray(physics.perona_malik(clean, data.pm_steps, data.pm_dt, data.pm_lambda,
-                                           data.pm_convention, data.pm_diffusivity,
-                                           data.pm_coupling))
+        return ops.convert_to_numpy(physics.heat(clean, data.heat_time))
+    return ops.convert_to_numpy(physics.perona_malik(
+        clean, data.pm_steps, data.pm_dt, data.pm_lambda, data.pm_convention,
+        data.pm_diffusivity, data.pm_coupling))
 
 
 def write_stl10_binary(root, rgb):

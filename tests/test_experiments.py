@@ -119,7 +119,8 @@ def test_a_folder_flag_we_may_not_write_fails_before_any_data(tmp_path, monkeypa
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
 def test_a_folder_flag_on_a_read_only_file_system_fails_before_any_data(monkeypatch):
-    monkeypatch.setattr(datasets, "make_pairs", None)  # os.access says yes here to root
+    # os.access says yes to root here: only a file made in the folder tells
+    monkeypatch.setattr(datasets, "make_pairs", None)
     with pytest.raises(app.UsageError, match="'/proc' is not"):
         run(perona_malik, "--dataset=synthetic", "--out_dir=/proc/diffnet_runs")
 

@@ -217,7 +217,7 @@ def test_identical_channels_give_the_grey_result_in_each_channel(coupling, conve
         np.testing.assert_allclose(result[..., c], expected[..., 0], atol=1e-6)
     for method in ("exact", "explicit"):
         heated = ops.convert_to_numpy(physics.heat(colour, 0.7, method=method))
-        np.testing.assert_allclose(heated, np.repeat(np.asarray(
+        np.testing.assert_allclose(heated, np.repeat(ops.convert_to_numpy(
             physics.heat(grey, 0.7, method=method)), 3, axis=-1), atol=1e-6)
 
 

@@ -3,6 +3,7 @@ three (Remark 4: channelwise and coupled filters)."""
 
 import numpy as np
 import pytest
+from keras import ops
 
 from diffnet_tf.stencil import apply_stencil, num_filter_maps, shift
 
@@ -51,7 +52,7 @@ def test_apply_stencil_matches_numpy_reference_on_non_square_images(boundary):
     rng = np.random.default_rng(0)
     u = rng.random((2, 7, 11, 1)).astype(np.float32)
     zeta = rng.normal(size=(2, 7, 11, 5)).astype(np.float32)
-    result = np.asarray(apply_stencil(u, zeta, 0.3, boundary))
+    result = ops.convert_to_numpy(apply_stencil(u, zeta, 0.3, boundary))
     np.testing.assert_allclose(result, numpy_stencil(u, zeta, 0.3, boundary), atol=1e-6)
 
 
@@ -61,7 +62,7 @@ def test_three_channel_apply_stencil_matches_numpy_reference(boundary, maps):
     rng = np.random.default_rng(3)
     u = rng.random((2, 6, 9, 3)).astype(np.float32)
     zeta = rng.normal(size=(2, 6, 9, maps)).astype(np.float32)
-    result = np.asarray(apply_stencil(u, zeta, 0.3, boundary))
+    result = ops.convert_to_numpy(apply_stencil(u, zeta, 0.3, boundary))
     np.testing.assert_allclose(result, numpy_stencil(u, zeta, 0.3, boundary), atol=1e-5)
 
 
@@ -83,8 +84,9 @@ def test_identical_channels_with_identical_filters_give_the_grey_update(boundary
     rng = np.random.default_rng(5)
     grey = rng.random((2, 6, 8, 1)).astype(np.float32)
     zeta = rng.normal(size=(2, 6, 8, 5)).astype(np.float32)
-    colour = np.asarray(apply_stencil(np.repeat(grey, 3, -1), np.repeat(zeta, 3, -1), 0.2, boundary))
-    expected = np.asarray(apply_stencil(grey, zeta, 0.2, boundary))
+    colour = ops.convert_to_numpy(
+        apply_stencil(np.repeat(grey, 3, -1), np.repeat(zeta, 3, -1), 0.2, boundary))
+    expected = ops.convert_to_numpy(apply_stencil(grey, zeta, 0.2, boundary))
     for c in range(3):
         np.testing.assert_allclose(colour[..., c : c + 1], expected, atol=1e-6)
 
@@ -95,7 +97,7 @@ def test_channel_order_is_top_left_bottom_right_centre():
     for channel, (i, j) in enumerate([(2, 1), (1, 2), (0, 1), (1, 0)]):
         zeta = np.zeros((1, 3, 3, 5), np.float32)
         zeta[..., channel] = 1.0
-        out = np.asarray(apply_stencil(u, zeta, 1.0))
+        out = ops.convert_to_numpy(apply_stencil(u, zeta, 1.0))
         # Only the pixel whose top/left/bottom/right neighbour is the centre picks it up.
         expected = u.copy()
         expected[0, i, j, 0] += 1.0
@@ -104,8 +106,8 @@ def test_channel_order_is_top_left_bottom_right_centre():
 
 def test_neumann_shift_repeats_the_boundary_pixel_and_zero_shift_fills_zeros():
     u = np.arange(12, dtype=np.float32).reshape(1, 3, 4, 1)
-    np.testing.assert_array_equal(np.asarray(shift(u, 1, -1, "neumann"))[0, 0], u[0, 0])
-    np.testing.assert_array_equal(np.asarray(shift(u, 2, 1, "zero"))[0, :, -1], 0.0)
+    np.testing.assert_array_equal(ops.convert_to_numpy(shift(u, 1, -1, "neumann"))[0, 0], u[0, 0])
+    np.testing.assert_array_equal(ops.convert_to_numpy(shift(u, 2, 1, "zero"))[0, :, -1], 0.0)
 
 
 def test_unknown_boundary_is_rejected():

@@ -114,7 +114,7 @@ def test_no_readable_backup_starts_from_scratch_with_a_note(tmp_path):
     with pytest.warns(UserWarning, match="could not be read|starts from scratch"):
         model, _, notes = fit(run_spec, pairs, tmp_path, verbose=0, callbacks=[record])
     assert record.epochs == [0, 1] and "starts from scratch" in notes[-1]
-    assert np.isfinite(np.asarray(model(pairs.test[0]))).all()
+    assert np.isfinite(keras.ops.convert_to_numpy(model(pairs.test[0]))).all()
 
 
 @pytest.mark.slow
