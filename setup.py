@@ -11,9 +11,12 @@ setup(
     ),
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
-    packages=find_packages(include=["diffnet_tf", "diffnet_tf.*", "experiments"]),
+    # the library and its command line; experiments/ (the paper's programs) stays in the
+    # repository: `python -m experiments.<name>` from a checkout
+    packages=find_packages(include=["diffnet_tf", "diffnet_tf.*"]),
     # the trained models shipped with the package (diffnet_tf.presets)
     package_data={"diffnet_tf": ["pretrained/*/model.keras", "pretrained/*/preset.json"]},
+    entry_points={"console_scripts": ["diffnet-restore = diffnet_tf.cli.restore:run"]},
     python_requires=">=3.10",
     install_requires=[
         "tensorflow>=2.16",

@@ -37,16 +37,16 @@ def decompose_filters(zeta):
 
 
 def alpha_estimate(zeta):
-    """The smoothing level alpha: mean |S| over the image (Sect. 6.2, Fig. 13).
+    """The smoothing level alpha of each image: mean |S| over its pixels (Sect. 6.2, Fig. 13).
 
     Args:
-        zeta: (B, H, W, 5) filter maps of one layer, or (H, W, 5).
+        zeta: (B, H, W, 5) filter maps of one layer.
 
     Returns:
-        float: mean of |sum_{i=1..4} zeta_i - zeta_5| over all pixels (and images).
+        (B,) array: the mean of |sum_{i=1..4} zeta_i - zeta_5| over each image's pixels.
     """
     smoothing, _ = decompose_filters(zeta)
-    return float(np.mean(np.abs(smoothing)))
+    return np.abs(smoothing).mean(axis=(1, 2))
 
 
 def fourier_magnitude(image, log=True):
@@ -84,8 +84,7 @@ def filter_statistics(model, inputs, targets):
     alpha, dt = [], None
     for start in range(0, len(inputs), TRACE_BATCH):
         trace = model.trace(inputs[start : start + TRACE_BATCH])
-        alpha.append(np.stack([np.abs(decompose_filters(z)[0]).mean(axis=(1, 2))
-                               for z in trace["filters"]], axis=1))
+        alpha.append(np.stack([alpha_estimate(z) for z in trace["filters"]], axis=1))
         dt = trace["dt"]
     alpha = np.concatenate(alpha)  # (N, K)
     outputs = model.predict(inputs, verbose=0)

@@ -1,4 +1,5 @@
-"""Argument and shape checks shared by every module (a leaf: imports nothing of ours).
+"""Argument and shape checks shared by every module (a leaf: imports nothing of ours):
+the one place for choices, numbers, integers and image batches.
 
 Each check raises a ValueError that says what was expected and what was received.
 """
@@ -61,23 +62,31 @@ def check_image_batch(x, name="input", channels=1):
     check_float_dtype(x.dtype, name)
 
 
-def check_finite(value, name):
-    """Raises unless `value` is a finite real number (not NaN, not +-inf, not a bool)."""
+def check_number(value, name, minimum=None, positive=False):
+    """Raises unless `value` is a finite real number (not NaN, not +-inf, not a bool),
+    >= `minimum` where one is given and > 0 where `positive`.
+
+    Returns:
+        `value` as a float.
+    """
     number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
     if not (number and math.isfinite(value)):
         raise ValueError(f"Expected {name} to be a finite number. Received {value!r}.")
-    return value
+    if positive and value <= 0:
+        raise ValueError(f"Expected {name} > 0. Received {value!r}.")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"Expected {name} >= {minimum}. Received {value!r}.")
+    return float(value)
 
 
-def check_count(n, name="n", maximum=None):
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-        raise ValueError(f"Expected {name} to be a non-negative integer. Received {n!r}.")
-    if maximum is not None and n > maximum:
-        raise ValueError(f"Expected {name} <= {maximum} (the split's size). Received {n}.")
-    return int(n)
+def check_integer(value, name, minimum=0, maximum=None):
+    """Raises unless `value` is an integer (not a bool) in [minimum, maximum].
 
-
-def check_image_size(size):
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 8:
-        raise ValueError(f"Expected an integer image size >= 8. Received size={size!r}.")
-    return int(size)
+    Returns:
+        `value` as an int.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"Expected {name} to be an integer >= {minimum}. Received {value!r}.")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"Expected {name} <= {maximum}. Received {value}.")
+    return int(value)

@@ -1,6 +1,7 @@
-"""Files that are whole or absent: atomic writes (a temporary file in the same folder, then
-a rename), the removal of the temporaries a killed writer left, and JSON reads whose errors
-name the file. A leaf module."""
+"""Files that are whole or absent: the package's one atomic writer (a temporary file in the
+same folder, then a rename; models, backups, JSON, pair caches and images all go through
+it), the removal of the temporaries a killed writer left, JSON reads whose errors name the
+file, and writable-folder checks. A leaf module."""
 
 import json
 import os

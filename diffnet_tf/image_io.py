@@ -4,19 +4,19 @@ Images come back as float32 (H, W, C), C in {1, 3}: PNG/JPEG divided by the full
 the file's bit depth, alpha dropped, EXIF orientation applied (phone photographs come out
 upright). Pillow reads and writes 8-bit PNG and JPEG; it truncates 16-bit colour PNGs to
 8 bits, so every 16-bit PNG goes through the small NumPy + zlib codec in `png16`.
-Writes are atomic. No TensorFlow.
+Writes are atomic (`files.replace_atomically`). No TensorFlow.
 """
 
 import dataclasses
 import io
 import os
 import pathlib
-import uuid
 
 import numpy as np
 import PIL.Image
 
 from diffnet_tf import png16
+from diffnet_tf.files import replace_atomically
 
 FORMATS = (".png", ".jpg", ".jpeg", ".npy")
 BIT_DEPTHS = (8, 16)
@@ -180,23 +180,6 @@ def _encode_pillow(pixels, extension):
     return buffer.getvalue()
 
 
-def _write_atomically(path, data):
-    """Writes `data` to a temporary file beside `path`, then renames it over `path`: a kill
-    leaves either the old file or the new one. Creates missing parent folders."""
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(temporary, "xb") as file:  # default permissions (mkstemp's are 0600)
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-
-
 def _quantise(image, bit_depth, rows=256):
     """[0, 1] floats (H, W, C) -> integers 0 .. 2^bit_depth - 1, rounded and clipped, a
     block of rows at a time (no full-size float64 copy of a large photograph)."""
@@ -246,4 +229,6 @@ def write_image(path, image, bit_depth=None):
             data = png16.encode(pixels)
         else:
             data = _encode_pillow(pixels, extension)
-    _write_atomically(path, data)
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    replace_atomically(path, lambda temporary: temporary.write_bytes(data))

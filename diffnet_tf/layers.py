@@ -15,31 +15,17 @@ import keras
 from keras import ops
 
 from diffnet_tf import protocols
-from diffnet_tf.checks import (
-    BOUNDARIES,
-    check_choice,
-    check_float_dtype,
-    check_image_batch_shape,
-)
+from diffnet_tf.checks import (BOUNDARIES, check_choice, check_float_dtype,
+                               check_image_batch_shape, check_integer, check_number)
 from diffnet_tf.stencil import apply_stencil, num_filter_maps
 
 NUM_FILTERS = 5  # zeta_1..zeta_5: top, left, bottom, right, centre (eq. 4.7)
 
 
-def _check_positive_int(value, name, minimum=1):
-    if not isinstance(value, int) or value < minimum:
-        raise ValueError(f"Expected {name} to be an integer >= {minimum}. Received {value!r}.")
-
-
 def _check_channels(channels, channel_mixing):
     """Checks the multichannel arguments; returns the filter maps per layer (5 C or 5 C^2)."""
-    _check_positive_int(channels, "channels")
+    check_integer(channels, "channels", 1)
     return num_filter_maps(channels, channel_mixing)
-
-
-def _check_dt_init(dt_init):
-    if not dt_init > 0:
-        raise ValueError(f"Expected dt_init > 0. Received dt_init={dt_init!r}.")
 
 
 @keras.saving.register_keras_serializable(package="diffnet_tf")
@@ -74,10 +60,10 @@ class FilterEstimator(keras.layers.Layer):
     def __init__(self, depth=protocols.ESTIMATOR_DEPTH, width=protocols.ESTIMATOR_WIDTH,
                  kernel_size=protocols.KERNEL_SIZE, maps=NUM_FILTERS, **kwargs):
         super().__init__(**kwargs)
-        _check_positive_int(depth, "depth")
-        _check_positive_int(width, "width")
-        _check_positive_int(kernel_size, "kernel_size")
-        _check_positive_int(maps, "maps")
+        check_integer(depth, "depth", 1)
+        check_integer(width, "width", 1)
+        check_integer(kernel_size, "kernel_size", 1)
+        check_integer(maps, "maps", 1)
         if kernel_size % 2 == 0:
             raise ValueError(f"Expected an odd kernel_size. Received {kernel_size}.")
         self.depth = depth
@@ -166,7 +152,7 @@ class DiffusionLayer(keras.layers.Layer):
         self.width = width
         self.kernel_size = kernel_size
         self.boundary = check_choice(boundary, BOUNDARIES, "boundary")
-        _check_dt_init(dt_init)
+        check_number(dt_init, "dt_init", positive=True)
         self.dt_init = dt_init
         maps = _check_channels(channels, channel_mixing)
         self.channels = channels
@@ -252,7 +238,7 @@ class LinearDiffusion(keras.layers.Layer):
                 f"Expected image_size to be a positive int or a pair (H, W). "
                 f"Received {image_size!r}."
             )
-        _check_dt_init(dt_init)
+        check_number(dt_init, "dt_init", positive=True)
         self.image_size = size
         self.mean_free = mean_free
         self.boundary = check_choice(boundary, BOUNDARIES, "boundary")

@@ -18,6 +18,7 @@ SSIM_WINDOW, SSIM_SIGMA = 11, 1.5
 SSIM_K1, SSIM_K2 = 0.01, 0.03
 
 
+@keras.saving.register_keras_serializable(package="diffnet_tf")
 def psnr(y_true, y_pred):
     """Peak signal-to-noise ratio of each image, in dB.
 
@@ -39,6 +40,7 @@ def psnr(y_true, y_pred):
     return 20.0 * ops.log10(data_range) - 10.0 * ops.log10(mse)
 
 
+@keras.saving.register_keras_serializable(package="diffnet_tf")
 def batch_psnr(y_true, y_pred):
     """PSNR over a whole batch as the authors' released code computes it (one number):
     the range and the mean squared error are taken over all images together.
@@ -55,6 +57,7 @@ def batch_psnr(y_true, y_pred):
     return 20.0 * ops.log10(data_range) - 10.0 * ops.log10(ops.mean(ops.square(y_true - y_pred)))
 
 
+@keras.saving.register_keras_serializable(package="diffnet_tf")
 def relative_l2(y_true, y_pred):
     """Relative l2 error of each image, ||y_true - y_pred||_2 / ||y_true||_2.
 
@@ -78,6 +81,7 @@ def _gaussian_window(channels):
     return np.tile(window[:, :, None, None], (1, 1, channels, 1)).astype("float32")
 
 
+@keras.saving.register_keras_serializable(package="diffnet_tf")
 def ssim(y_true, y_pred, max_val=1.0):
     """Structural similarity of each image, as tf.image.ssim computes it.
 
@@ -113,6 +117,27 @@ def ssim(y_true, y_pred, max_val=1.0):
     # 2 s_xy = 2 mu_xy - 2 mu_x mu_y and s_x^2 + s_y^2 = mu_squares - mu_x^2 - mu_y^2
     structure = (2.0 * mu_xy - cross + c2) / (mu_squares - squares + c2)
     return ops.mean(luminance * structure, axis=IMAGE_AXES)
+
+
+def image_quality(targets, estimates):
+    """Every measure of `estimates` against `targets`, as plain floats for metrics.json.
+
+    Args:
+        targets: (N, H, W, C) float images.
+        estimates: (N, H, W, C) float images.
+
+    Returns:
+        {'psnr_mean', 'psnr_std' (over images), 'psnr_batch' (the released code's form over
+        the whole set), 'relative_l2_mean', 'ssim_mean'}.
+    """
+    per_image = np.asarray(ops.convert_to_numpy(psnr(targets, estimates)))
+    return {
+        "psnr_mean": float(per_image.mean()),
+        "psnr_std": float(per_image.std()),
+        "psnr_batch": float(ops.convert_to_numpy(batch_psnr(targets, estimates))),
+        "relative_l2_mean": float(np.mean(ops.convert_to_numpy(relative_l2(targets, estimates)))),
+        "ssim_mean": float(np.mean(ops.convert_to_numpy(ssim(targets, estimates)))),
+    }
 
 
 PER_IMAGE_METRICS = {"psnr": psnr, "relative_l2": relative_l2, "ssim": ssim}

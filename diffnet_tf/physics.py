@@ -19,7 +19,7 @@ import numpy as np
 from keras import ops
 
 from diffnet_tf import protocols
-from diffnet_tf.checks import check_choice, check_finite, check_image_batch
+from diffnet_tf.checks import check_choice, check_image_batch, check_integer, check_number
 from diffnet_tf.stencil import apply_stencil, neighbours
 
 CFL_BOUND = 0.25  # dt * max diffusivity for a stable explicit step on the unit 2-D grid
@@ -52,7 +52,7 @@ COUPLINGS = ("shared", "channelwise")
 
 def check_cfl(dt, max_diffusivity=1.0):
     """Raises a ValueError if an explicit step of size `dt` violates the CFL bound."""
-    check_finite(dt, "dt")
+    check_number(dt, "dt")
     if dt <= 0 or dt * max_diffusivity > CFL_BOUND:
         raise ValueError(
             f"Unstable explicit step: expected 0 < dt * max diffusivity <= {CFL_BOUND} "
@@ -61,16 +61,12 @@ def check_cfl(dt, max_diffusivity=1.0):
         )
 
 
-def check_perona_malik_arguments(steps, dt, lam, convention, diffusivity, coupling,
-                                 channels=1):
-    """Raises a ValueError unless these are valid `perona_malik` arguments for images of
-    `channels` channels (coupling None: 'shared', the same as 'channelwise' for one)."""
-    if isinstance(steps, bool) or int(steps) != steps or steps < 0:
-        raise ValueError(f"Expected a non-negative integer number of steps. Received {steps!r}.")
+def check_perona_malik_arguments(steps, dt, lam, convention, diffusivity, coupling):
+    """Raises a ValueError unless these are valid `perona_malik` arguments (coupling None:
+    'shared', the same as 'channelwise' for one channel)."""
+    check_integer(steps, "steps")
     check_cfl(dt)
-    check_finite(lam, "lam")
-    if lam <= 0:
-        raise ValueError(f"Expected a contrast parameter lam > 0. Received lam={lam}.")
+    check_number(lam, "the contrast parameter lam", positive=True)
     check_choice(convention, tuple(PM_CONVENTIONS), "convention")
     check_choice(diffusivity, tuple(DIFFUSIVITIES), "diffusivity")
     if coupling is not None:
@@ -79,9 +75,7 @@ def check_perona_malik_arguments(steps, dt, lam, convention, diffusivity, coupli
 
 def check_heat_arguments(t):
     """Raises a ValueError unless `t` is a finite diffusion time >= 0."""
-    check_finite(t, "t")
-    if t < 0:
-        raise ValueError(f"Expected a diffusion time t >= 0. Received t={t}.")
+    check_number(t, "the diffusion time t", minimum=0)
 
 
 def _as_image_batch(u, name="u"):
@@ -143,7 +137,7 @@ def perona_malik(u, steps=protocols.PM_STEPS, dt=protocols.PM_DT, lam=protocols.
         (B, H, W, C) float32 tensor: the diffused images.
     """
     u = _as_image_batch(u)
-    check_perona_malik_arguments(steps, dt, lam, convention, diffusivity, coupling, u.shape[-1])
+    check_perona_malik_arguments(steps, dt, lam, convention, diffusivity, coupling)
     for _ in range(int(steps)):
         u = perona_malik_step(u, dt, lam, convention, diffusivity, coupling or "shared")
     return u
@@ -225,9 +219,7 @@ def add_noise(x, level, seed, start=0):
     """
     images = np.array(ops.convert_to_numpy(x), np.float32)
     check_image_batch(images, "x", channels=None)
-    check_finite(level, "noise level")
-    if level < 0:
-        raise ValueError(f"Expected a noise level >= 0. Received level={level}.")
+    check_number(level, "the noise level", minimum=0)
     if not level:
         return images
     sigma = level * images.max(axis=(1, 2, 3))

@@ -5,6 +5,9 @@ be compared: images in grey on [0, their largest value] (colour images in colour
 maps (residuals, filter maps) in a diverging map on a symmetric scale centred at zero, and
 Fourier magnitudes on one log scale. matplotlib's object API (Figure, no pyplot):
 importing this module leaves matplotlib's backend alone.
+
+The colour maps, the grey scale's range and the filter maps' titles below are also those
+of TensorBoard's panels (`diffnet_tf.panels`), so a figure and a panel read alike.
 """
 
 import dataclasses
@@ -15,10 +18,24 @@ from matplotlib.figure import Figure
 
 from diffnet_tf.analysis import decompose_filters, fourier_magnitude
 
-FILTER_TITLES = ("ζ1 (top)", "ζ2 (left)", "ζ3 (bottom)", "ζ4 (right)", "ζ5 (centre)",
-                 "S = ζ1+ζ2+ζ3+ζ4−ζ5")
+GREY_COLOURS = "gray"
+DIVERGING_COLOURS = "RdBu_r"  # signed maps: blue negative, near-white zero, red positive
+MAGNITUDE_COLOURS = "magma"
+GREY_RANGE = (0.0, 1.0)  # images: 0 black, 1 white (the images' maximum by convention)
+STENCIL_POSITIONS = ("top", "left", "bottom", "right", "centre")  # of zeta_1 ... zeta_5
 FONT = 10  # points, every label
 DPI = 110
+
+
+def filter_titles(symbol, smoothing):
+    """Titles of the five filter maps, '<symbol><k> (<position>)' for k = 1 ... 5 in the
+    paper's stencil order (eq. 4.7), and `smoothing`, the title of their smoothing part S
+    (eq. 2.26)."""
+    return tuple(f"{symbol}{k} ({position})" for k, position in
+                 enumerate(STENCIL_POSITIONS, start=1)) + (smoothing,)
+
+
+FILTER_TITLES = filter_titles("ζ", "S = ζ1+ζ2+ζ3+ζ4−ζ5")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,18 +49,19 @@ class Scale:
 
 
 def grey_scale(images, label="intensity"):
-    """Grey on [0, the largest value] (at least 1, the images' maximum by convention)."""
-    return Scale("gray", 0.0, max(1.0, float(np.max(images))), label)
+    """Grey on GREY_RANGE, extended up to the images' largest value to show overshoot."""
+    low, high = GREY_RANGE
+    return Scale(GREY_COLOURS, low, max(high, float(np.max(images))), label)
 
 
 def signed_scale(maps, label):
     """A diverging map on [-m, m], m the largest magnitude: zero is white, signs differ."""
     largest = float(np.max(np.abs(maps))) if np.size(maps) else 0.0
-    return Scale("RdBu_r", -largest or -1.0, largest or 1.0, label)
+    return Scale(DIVERGING_COLOURS, -largest or -1.0, largest or 1.0, label)
 
 
 def magnitude_scale(maps, label="log(1 + |Fourier|)"):
-    return Scale("magma", 0.0, float(np.max(maps)) or 1.0, label)
+    return Scale(MAGNITUDE_COLOURS, 0.0, float(np.max(maps)) or 1.0, label)
 
 
 def _plane(image, scale):
@@ -51,7 +69,7 @@ def _plane(image, scale):
     image = np.asarray(image, np.float32)
     if image.ndim == 3 and image.shape[-1] == 1:
         return image[..., 0]
-    if image.ndim == 3 and scale.cmap != "gray":  # a signed map of colour: channel mean
+    if image.ndim == 3 and scale.cmap != GREY_COLOURS:  # a signed map of colour: channel mean
         return image.mean(axis=-1)
     return np.clip(image / scale.high, 0, 1) if image.ndim == 3 else image
 

@@ -23,10 +23,11 @@ PRETRAINED = Path(__file__).resolve().parent / "pretrained"
 TEST_IMAGES = 200  # the test images a preset's stored PSNR is measured on
 
 
-def list_presets():
-    """{name: metadata (the contents of preset.json)} of every shipped preset, by name."""
+def list_presets(folder=PRETRAINED):
+    """{name: metadata (the contents of preset.json)} of every preset in `folder` (by
+    default the shipped ones), by name."""
     return {path.parent.name: read_json(path)
-            for path in sorted(PRETRAINED.glob("*/preset.json"))}
+            for path in sorted(Path(folder).glob("*/preset.json"))}
 
 
 def metadata(name):

@@ -23,7 +23,7 @@ def _check_perona_malik(data):
         check_choice(data.pm_coupling, physics.COUPLINGS, "coupling")
     physics.check_perona_malik_arguments(data.pm_steps, data.pm_dt, data.pm_lambda,
                                          data.pm_convention, data.pm_diffusivity,
-                                         data.pm_coupling, data.channels)
+                                         data.pm_coupling)
 
 
 def _heat(clean, data):

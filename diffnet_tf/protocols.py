@@ -1,10 +1,10 @@
 """The paper's protocols: every number of its experiments, written once (Sects. 4-6).
 
-Pure data that imports nothing: the physics, the networks, the run spec and the
-experiments take their defaults from here. `PRESETS` are the paper's protocols as complete
-run descriptions (`diffnet_tf.spec.preset(name)` turns one into a `RunSpec`). Values marked
-"ours" are choices the paper leaves open; PAPER_FACTS.md in the steering repository and
-docs/DESIGN.md explain the rest.
+Pure data, and the rule of the train / test split, importing nothing: the physics, the
+networks, the run spec and the experiments take their defaults from here. `PROTOCOLS`
+are the paper's protocols as complete run descriptions (`diffnet_tf.spec.protocol(name)`
+turns one into a `RunSpec`). Values marked "ours" are choices the paper leaves open;
+PAPER_FACTS.md in the steering repository and docs/DESIGN.md explain the rest.
 """
 
 # ---------------------------------------------------------------- forward problems (Sect. 5)
@@ -33,8 +33,21 @@ UNET_LEVELS = 5
 STL10_SIDE = 96
 POOL_SIZE = 100_000  # STL-10's unlabelled images; the generated sources have as many
 TEST_FRACTION = 0.1  # 90,000 training / 10,000 test images
-TEST_IMAGES = round(POOL_SIZE * TEST_FRACTION)
-TRAIN_IMAGES = POOL_SIZE - TEST_IMAGES
+SPLITS = ("train", "test")
+
+
+def split_range(split, total):
+    """(first index, count) of `split` in a pool of `total` images: 'train' is the first
+    90 %, 'test' the remaining 10 % (rounded), disjoint: the one place the split is made."""
+    if split not in SPLITS:
+        raise ValueError(f"Unknown split {split!r}. Expected one of 'train', 'test'.")
+    test = round(total * TEST_FRACTION)
+    return (0, total - test) if split == "train" else (total - test, test)
+
+
+TRAIN_IMAGES = split_range("train", POOL_SIZE)[1]
+TEST_IMAGES = split_range("test", POOL_SIZE)[1]
+
 DISC_SIDE = 64
 DISC_TRAIN_IMAGES = 1024
 DISC_TEST_IMAGES = 128
@@ -98,7 +111,7 @@ def _train(network, physics, epochs, **study):
 _GENERALISATION_DATA = dict(_PERONA_MALIK_DATA, validation="train_tail",
                             train_size=TRAIN_IMAGES - VALIDATION_IMAGES)
 
-PRESETS = {
+PROTOCOLS = {
     "perona_malik": {  # Sect. 5.2, DiffNet
         "data": _PERONA_MALIK_DATA, "model": _DIFFNET,
         "train": _train("diffnet", "perona_malik", PM_EPOCHS),

@@ -13,10 +13,13 @@ equivariant only to shifts by its multiple (16 by default), so its tiles start a
 multiples of it and its tiled result equals its whole-image result too.
 """
 
+import warnings
+
 import keras
 import numpy as np
 
-from diffnet_tf.models import DiffNet, UNet
+from diffnet_tf.models import DiffNet
+from diffnet_tf.unet import UNet
 
 TILE = 512  # default tile side: about 40 MB per estimator activation
 
@@ -116,6 +119,7 @@ def restore(model, image, tile=TILE, verbose=0):
     if model.channels not in (channels, 1):
         raise ValueError(f"Expected an image with {model.channels} channel(s) (or a grey "
                          f"model). Received {channels} channels.")
+    _check_values(image)
     output = np.empty_like(image)
     groups = ([slice(None)] if model.channels == channels else
               [slice(c, c + 1) for c in range(channels)])  # a grey model: each channel
@@ -123,7 +127,39 @@ def restore(model, image, tile=TILE, verbose=0):
         peak = float(image[..., group].max())
         _restore_into(model, image[..., group], peak if peak > 0 else 1.0, output[..., group],
                       tile, verbose)
+    _flag_out_of_range(image, output)
     return output
+
+
+class OutputOutOfRange(UserWarning):
+    """A restored image whose values leave the input's range by far: the input is unlike
+    the training images (units, noise, content), so the result is not to be trusted."""
+
+
+def _check_values(image):
+    """Refuses an image that is not finite or has no positive maximum (the training
+    convention scales each image to maximum 1)."""
+    bad = int(np.size(image) - np.count_nonzero(np.isfinite(image)))
+    if bad:
+        raise ValueError(f"Expected finite pixel values. Received {bad:,} NaN or infinite "
+                         f"value(s) of {image.size:,}.")
+    if image.max() <= 0:
+        raise ValueError(f"Expected an image with a positive maximum (it is scaled to maximum "
+                         f"1, as in training). Received values in [{image.min():g}, "
+                         f"{image.max():g}].")
+
+
+def _flag_out_of_range(image, output):
+    """Warns (OutputOutOfRange) when the output leaves [lo - span, hi + span], the input's
+    range [lo, hi] widened by its span on both sides."""
+    lo, hi = float(image.min()), float(image.max())
+    span = hi - lo or hi
+    out_lo, out_hi = float(output.min()), float(output.max())
+    if not (np.isfinite(out_lo) and np.isfinite(out_hi)) or out_lo < lo - span or out_hi > hi + span:
+        warnings.warn(f"The restored image's values [{out_lo:g}, {out_hi:g}] leave the input's "
+                      f"range [{lo:g}, {hi:g}] by far: the image is unlike the model's training "
+                      "images (units, noise level, content); check the result.",
+                      OutputOutOfRange, stacklevel=3)
 
 
 def restore_channels(model, images):

@@ -19,6 +19,7 @@ exists, just evaluates it; a finished run is reported, not retrained (docs/DESIG
 import dataclasses
 import fcntl
 import importlib.util
+import logging
 import os
 import shutil
 import socket
@@ -26,11 +27,13 @@ import sys
 import time
 from pathlib import Path
 
-from diffnet_tf import datasets, saving, training
+from diffnet_tf import saving, training
 from diffnet_tf.files import check_writable_folder, read_json, remove_temporaries, write_json
+from diffnet_tf.pairs import run_pairs
 from diffnet_tf.spec import RunSpec
 
 PREVIEW_IMAGES = 4  # validation samples written to TensorBoard every epoch
+_log = logging.getLogger(__name__)
 
 
 class RunFolderBusy(RuntimeError):
@@ -195,10 +198,10 @@ def _accelerators(backend):
 
 def _logging_callbacks(log_dir, preview):
     """TensorBoard logging of loss, PSNR, learning rate, images and filters; with the
-    tensorboard package absent (it is optional without TensorFlow), a one-line notice."""
+    tensorboard package absent (it is optional without TensorFlow), a logged warning."""
     if importlib.util.find_spec("tensorboard") is None:
-        print("TensorBoard logging is off: the tensorboard package is not installed "
-              "(pip install tensorboard).", file=sys.stderr)
+        _log.warning("TensorBoard logging is off: the tensorboard package is not installed "
+                     "(pip install tensorboard).")
         return []
     from diffnet_tf.summaries import TensorBoardLogger  # needs tensorboard
 
@@ -219,7 +222,7 @@ def execute(spec, root, data_dir="data", overwrite=False, verbose=1, figures=Non
             figures.
         strategy: optional tf.distribute strategy.
         download: let tfds download STL-10.
-        pools: optional (train pool, test pool) of pairs (see `datasets.run_pairs`).
+        pools: optional (train pool, test pool) of pairs (see `pairs.run_pairs`).
 
     Returns:
         A RunResult.
@@ -233,7 +236,7 @@ def execute(spec, root, data_dir="data", overwrite=False, verbose=1, figures=Non
             return RunResult(folder.path, folder.metrics(), reused=True)
         if overwrite:
             folder.clear()
-        pairs = datasets.run_pairs(spec.data, data_dir, verbose, download, pools)
+        pairs = run_pairs(spec.data, data_dir, verbose, download, pools)
         model, summary = _trained_model(spec, folder, pairs, verbose, strategy)
         metrics = _evaluate(model, pairs, summary)
         if figures is not None:

@@ -1,56 +1,57 @@
 """What a run is: one immutable, complete description of the data, the network and the
 optimisation, stored with the run as spec.json and hashed into its folder's name.
 
-    spec = preset("perona_malik").replace(data={"source": "synthetic", "noise": 0.01})
+    spec = protocol("perona_malik").replace(data={"source": "synthetic", "noise": 0.01})
     spec.folder_name      # 'diffnet_pm_inverse_synthetic_noise0.01_n90000-3f2a9c01be'
 
 Everything that changes a run's numbers is a field here, so two runs with equal specs are
 the same run and two different specs never share a folder (docs/DESIGN.md, "What a run
 is"). Fields that a choice makes irrelevant are None (the U-Net has no estimator depth, the
 heat equation no Perona-Malik lambda), so they cannot tell equal runs apart. The paper's
-protocols are `preset(name)` for the names in `protocols.PRESETS`.
+protocols are `protocol(name)` for the names in `protocols.PROTOCOLS`.
 """
 
 import dataclasses
 import hashlib
 import json
 
-from diffnet_tf import problems, protocols
-from diffnet_tf.checks import BOUNDARIES, check_choice, check_finite
+from diffnet_tf import losses, problems, protocols
+from diffnet_tf.checks import (
+    BOUNDARIES,
+    CHANNEL_MIXINGS,
+    check_choice,
+    check_integer,
+    check_number,
+)
 
 SPEC_FORMAT = 1  # bump when a field's meaning changes
 SOURCES = ("synthetic", "stl10", "discs")
 VALIDATION = ("test_head", "train_tail")
 MODELS = ("diffnet", "unet")
-LOSSES = ("l2norm", "mse")
-CHANNEL_MIXING = ("none", "full")
 CHANNELS = (1, 3)
-TRAIN_SPLIT = protocols.POOL_SIZE - round(protocols.POOL_SIZE * protocols.TEST_FRACTION)
-TEST_SPLIT = protocols.POOL_SIZE - TRAIN_SPLIT
+
+
+def _field(spec, name):
+    """A field's name in messages, e.g. 'DataSpec.noise'."""
+    return f"{type(spec).__name__}.{name}"
 
 
 def _integer(spec, name, minimum, optional=False):
     value = getattr(spec, name)
-    if value is None and optional:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"Expected {type(spec).__name__}.{name} to be an integer >= "
-                         f"{minimum}. Received {value!r}.")
+    if not (value is None and optional):
+        check_integer(value, _field(spec, name), minimum)
 
 
 def _number(spec, name, positive=False):
-    """Checks a finite float field (> 0 if `positive`) and stores it as a float."""
-    value = check_finite(getattr(spec, name), f"{type(spec).__name__}.{name}")
-    if value < 0 or (positive and value == 0):
-        bound = "> 0" if positive else ">= 0"
-        raise ValueError(f"Expected {type(spec).__name__}.{name} {bound}. Received {value!r}.")
-    object.__setattr__(spec, name, float(value))  # 0 and 0.0 hash alike
+    """Checks a finite float field (> 0 if `positive`, else >= 0) and stores it as a float."""
+    value = check_number(getattr(spec, name), _field(spec, name), minimum=0, positive=positive)
+    object.__setattr__(spec, name, value)  # 0 and 0.0 hash alike
 
 
 def _choice(spec, name, choices, optional=False):
     value = getattr(spec, name)
     if not (value is None and optional):
-        check_choice(value, choices, f"{type(spec).__name__}.{name}")
+        check_choice(value, choices, _field(spec, name))
 
 
 def _unused(spec, names, reason):
@@ -142,11 +143,11 @@ class DataSpec:
                              f"'test_head' is the first test images. Received val_size="
                              f"{self.val_size}, test_size={self.test_size}.")
         train = self.train_size + (self.val_size if self.validation == "train_tail" else 0)
-        if train > TRAIN_SPLIT or self.test_size > TEST_SPLIT:
+        if train > protocols.TRAIN_IMAGES or self.test_size > protocols.TEST_IMAGES:
             raise ValueError(
-                f"Expected at most {TRAIN_SPLIT:,} training images (with validation "
+                f"Expected at most {protocols.TRAIN_IMAGES:,} training images (with validation "
                 f"{self.validation!r}: train_size{' + val_size' * (self.validation == 'train_tail')})"
-                f" and at most {TEST_SPLIT:,} test images. Received train_size="
+                f" and at most {protocols.TEST_IMAGES:,} test images. Received train_size="
                 f"{self.train_size}, val_size={self.val_size}, test_size={self.test_size}.")
 
 
@@ -184,7 +185,7 @@ class ModelSpec:
                 _integer(self, name, 1)
             _choice(self, "boundary", BOUNDARIES)
             _number(self, "dt_init", positive=True)
-            _choice(self, "channel_mixing", CHANNEL_MIXING, optional=True)
+            _choice(self, "channel_mixing", CHANNEL_MIXINGS, optional=True)
             _unused(self, unet, "a DiffNet")
         else:
             _integer(self, "unet_filters", 1)
@@ -227,7 +228,7 @@ class TrainSpec:
         if self.lr_final > self.lr_init:
             raise ValueError("Expected 0 < lr_final <= lr_init. Received "
                              f"lr_init={self.lr_init}, lr_final={self.lr_final}.")
-        _choice(self, "loss", LOSSES)
+        _choice(self, "loss", tuple(losses.LOSSES))
         _integer(self, "seed", 0)
         _integer(self, "patience", 1, optional=True)
 
@@ -334,7 +335,7 @@ def _section(section, values):
     return section(**values)
 
 
-def preset(name):
-    """The paper's protocol `name` (a key of `protocols.PRESETS`) as a RunSpec."""
-    check_choice(name, tuple(protocols.PRESETS), "preset")
-    return RunSpec.from_dict({"format": SPEC_FORMAT, **protocols.PRESETS[name]})
+def protocol(name):
+    """The paper's protocol `name` (a key of `protocols.PROTOCOLS`) as a RunSpec."""
+    check_choice(name, tuple(protocols.PROTOCOLS), "protocol")
+    return RunSpec.from_dict({"format": SPEC_FORMAT, **protocols.PROTOCOLS[name]})

@@ -1,9 +1,9 @@
-"""Synthetic image sources: the embedded natural-image-like default (a dead-leaves model)
-and the discs of the deconvolution experiment (Sect. 5.1).
+"""Synthetic image sources: `synthetic_images`, the embedded natural-image-like default (a
+dead-leaves model), and `disc_images`, the discs of the deconvolution experiment (Sect. 5.1).
 
 Both return float32 arrays (n, size, size, channels) in [0, 1] (the dead leaves grey or
 colour, scaled to maximum 1; the discs grey, at their own contrast), and image i depends
-only on (seed, start + i). NumPy only; a leaf module.
+only on (seed, start + i). NumPy only.
 """
 
 import functools
@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from diffnet_tf import protocols
-from diffnet_tf.checks import check_count, check_image_size
+from diffnet_tf.checks import check_integer
 
 # Dead leaves: shape radii with density ~ r^-3 (scale invariance) in [R_MIN, size / 2].
 _R_MIN = 1.5
@@ -129,8 +129,8 @@ def synthetic_images(n, size=protocols.STL10_SIDE, seed=0, start=0, channels=1):
         float32 array (n, size, size, channels) in [0, 1], each image's maximum (over all
         channels) 1.
     """
-    n, size = check_count(n), check_image_size(size)
-    check_count(start, "start")
+    n, size = check_integer(n, "n"), check_integer(size, "image size", 8)
+    check_integer(start, "start")
     integer = isinstance(channels, (int, np.integer)) and not isinstance(channels, bool)
     if not integer or channels not in (1, 3):
         raise ValueError(f"Expected channels 1 or 3. Received {channels!r}.")
@@ -140,7 +140,7 @@ def synthetic_images(n, size=protocols.STL10_SIDE, seed=0, start=0, channels=1):
     return out
 
 
-def discs(n, size=protocols.DISC_SIDE, seed=0, start=0, max_discs=1):
+def disc_images(n, size=protocols.DISC_SIDE, seed=0, start=0, max_discs=1):
     """Discs of random radius, position and contrast on a zero background (Sect. 5.1).
 
     Each image holds 1 .. max_discs discs (the count uniform) of radius size/16 .. size/4,
@@ -160,10 +160,9 @@ def discs(n, size=protocols.DISC_SIDE, seed=0, start=0, max_discs=1):
     Returns:
         float32 array (n, size, size, 1) in [0, 1], each image's maximum 0.2 .. 1.
     """
-    n, size = check_count(n), check_image_size(size)
-    check_count(start, "start")
-    if isinstance(max_discs, bool) or not isinstance(max_discs, int) or max_discs < 1:
-        raise ValueError(f"Expected an integer max_discs >= 1. Received {max_discs!r}.")
+    n, size = check_integer(n, "n"), check_integer(size, "image size", 8)
+    check_integer(start, "start")
+    check_integer(max_discs, "max_discs", 1)
     u = np.array([np.random.default_rng([seed, start + i]).random((max_discs, 5))
                   for i in range(n)]).reshape(n, max_discs, 5)
     radius = size / 16 + u[..., 0] * (size / 4 - size / 16)

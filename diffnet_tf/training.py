@@ -4,6 +4,7 @@ the learning-rate schedule, the per-epoch backup a run resumes from, divergence,
 """
 
 import contextlib
+import logging
 import math
 import re
 import time
@@ -14,41 +15,10 @@ import keras
 import numpy as np
 from keras import ops
 
-from diffnet_tf import datasets, metrics
+from diffnet_tf import losses, metrics, models, pipeline
 from diffnet_tf.files import read_json, replace_atomically, write_json
-from diffnet_tf.models import DiffNet, UNet
 
-
-def build_model(spec):
-    """The network of a RunSpec (its model section, with the data's channels)."""
-    model, channels = spec.model, spec.data.channels
-    if model.kind == "unet":
-        return UNet(base_filters=model.unet_filters, levels=model.unet_levels,
-                    final_relu=model.final_relu, channels=channels)
-    return DiffNet(num_layers=model.num_layers, estimator_depth=model.estimator_depth,
-                   width=model.width, boundary=model.boundary, dt_init=model.dt_init,
-                   final_relu=model.final_relu, channels=channels,
-                   channel_mixing=model.channel_mixing or "none")
-
-
-@keras.saving.register_keras_serializable(package="diffnet_tf")
-def l2norm_loss(y_true, y_pred):
-    """The released code's loss: ||relu(y_true) - y_pred||_2 / batch size (Frobenius norm
-    over the whole batch, not squared).
-
-    Args:
-        y_true: (B, H, W, C) targets.
-        y_pred: (B, H, W, C) outputs.
-
-    Returns:
-        scalar loss.
-    """
-    residual = ops.subtract(ops.relu(y_true), y_pred)
-    batch_size = ops.cast(ops.shape(y_true)[0], residual.dtype)
-    return ops.sqrt(ops.sum(ops.square(residual))) / batch_size
-
-
-LOSSES = {"l2norm": l2norm_loss, "mse": "mse"}
+_log = logging.getLogger(__name__)
 
 
 def learning_rate_schedule(lr_init, lr_final, total_steps):
@@ -69,7 +39,7 @@ def compile_model(model, train, steps_per_epoch):
     """
     schedule = learning_rate_schedule(train.lr_init, train.lr_final,
                                       train.epochs * steps_per_epoch)
-    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=LOSSES[train.loss],
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=losses.LOSSES[train.loss],
                   metrics=[metrics.ImageMetric("psnr")])
     return model
 
@@ -81,7 +51,7 @@ class TrainingDiverged(RuntimeError):
 class StopOnDivergence(keras.callbacks.TerminateOnNaN):
     """Keras' TerminateOnNaN, raising at once (so the last good backup is kept) with a
     message that names the likely causes (as spec fields: a program adds the flags it has,
-    `experiments.cli.flag_message`) and what is kept.
+    `diffnet_tf.cli.spec_flags.flag_message`) and what is kept.
 
     Args:
         backup_dir: the run's backup folder, for the message.
@@ -199,14 +169,14 @@ def restore_backup(model, backup_dir):
 
 def training_input(inputs, targets, batch_size, seed):
     """fit's training data: on TensorFlow a shuffled tf.data pipeline without autotuning
-    (`datasets.make_dataset`: Keras' own pipeline of NumPy arrays stalls at each epoch's
+    (`pipeline.make_dataset`: Keras' own pipeline of NumPy arrays stalls at each epoch's
     start), elsewhere the arrays, which Keras shuffles itself.
 
     Returns:
         A dict of model.fit arguments (x, y, batch_size).
     """
     if keras.backend.backend() == "tensorflow":
-        return {"x": datasets.make_dataset(inputs, targets, batch_size, shuffle=True, seed=seed),
+        return {"x": pipeline.make_dataset(inputs, targets, batch_size, shuffle=True, seed=seed),
                 "shuffle": False}
     return {"x": inputs, "y": targets, "batch_size": batch_size}
 
@@ -216,7 +186,7 @@ def fit(spec, pairs, backup_dir, verbose=1, callbacks=(), strategy=None):
 
     Args:
         spec: a `spec.RunSpec`.
-        pairs: a `datasets.RunPairs` (train for fitting, validation for the validation
+        pairs: a `pairs.RunPairs` (train for fitting, validation for the validation
             loss and early stopping).
         backup_dir: the folder of the per-epoch backup (`EpochBackup`).
         verbose: Keras' progress output (0 silent, 1 progress bar, 2 one line per epoch).
@@ -236,15 +206,15 @@ def fit(spec, pairs, backup_dir, verbose=1, callbacks=(), strategy=None):
             else a for a in pairs.train)
     steps_per_epoch = math.ceil(len(x) / spec.train.batch_size)
     with strategy.scope() if strategy else contextlib.nullcontext():
-        model = build_model(spec)
+        model = models.build_model(spec)
         model.build((None, None, None, spec.data.channels))
         compile_model(model, spec.train, steps_per_epoch)
     initial_epoch, seconds, notes = restore_backup(model, backup_dir)
     for note in notes:  # now, not when training is over: what resumes is known at once
         warnings.warn(note, stacklevel=2)
     if initial_epoch and verbose:
-        print(f"Resuming from the backup in {backup_dir}: {initial_epoch} of "
-              f"{spec.train.epochs} epochs done.", flush=True)
+        _log.info("Resuming from the backup in %s: %d of %d epochs done.", backup_dir,
+                  initial_epoch, spec.train.epochs)
     stopper, backup = None, EpochBackup(backup_dir, seconds)
     all_callbacks = [StopOnDivergence(backup_dir), backup]
     if spec.train.patience is not None:
@@ -270,20 +240,6 @@ def fit(spec, pairs, backup_dir, verbose=1, callbacks=(), strategy=None):
     return model, summary, notes
 
 
-def image_quality(targets, estimates):
-    """PSNR (per-image mean and std, and the released code's form over the whole set),
-    relative l2 error and SSIM of `estimates` against `targets`, as plain floats."""
-    per_image = np.asarray(ops.convert_to_numpy(metrics.psnr(targets, estimates)))
-    return {
-        "psnr_mean": float(per_image.mean()),
-        "psnr_std": float(per_image.std()),
-        "psnr_batch": float(ops.convert_to_numpy(metrics.batch_psnr(targets, estimates))),
-        "relative_l2_mean": float(np.mean(ops.convert_to_numpy(
-            metrics.relative_l2(targets, estimates)))),
-        "ssim_mean": float(np.mean(ops.convert_to_numpy(metrics.ssim(targets, estimates)))),
-    }
-
-
 def evaluate(model, inputs, targets, batch_size=64):
     """Image quality of a model's outputs and, as the do-nothing baseline, of its inputs.
 
@@ -294,7 +250,9 @@ def evaluate(model, inputs, targets, batch_size=64):
         batch_size: images per prediction batch.
 
     Returns:
-        {'model': image_quality(targets, outputs), 'input': image_quality(targets, inputs)}.
+        {'model': metrics.image_quality(targets, outputs), 'input': metrics.image_quality(
+        targets, inputs)}.
     """
     outputs = model.predict(inputs, batch_size=batch_size, verbose=0)
-    return {"model": image_quality(targets, outputs), "input": image_quality(targets, inputs)}
+    return {"model": metrics.image_quality(targets, outputs),
+            "input": metrics.image_quality(targets, inputs)}

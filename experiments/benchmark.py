@@ -29,7 +29,7 @@ What is measured (96x96 float32 images, training batch 16, inference batch 64):
   gives its CPU-time ratio; the JSON records how many cores other programs used meanwhile
   (from /proc/stat), and a note says when the machine was busy.
     Perona-Malik pair generation (4 steps of dt 0.1, lambda 0.2): images/s of the library's
-  batched solver (`diffnet_tf.datasets.pairs_from_images`, one XLA-compiled solve per chunk
+  batched solver (`diffnet_tf.pairs.pairs_from_images`, one XLA-compiled solve per chunk
   of images) against a per-image sparse-matrix reference (`sparse_perona_malik`, SciPy) that
   builds the 5-point operator for every image and step, as the released MATLAB script
   (AnisoDiff2d) does. Without SciPy that row is skipped with a note.
@@ -48,44 +48,21 @@ DiffNet (zero) at least as fast as the original formulation; DiffNet's training 
 >= 4 x the U-Net's; pair generation >= 5,000 images/s and >= 50 x the sparse reference.
 """
 
-from absl import flags
+from pathlib import Path
 
-from experiments import cli
+from diffnet_tf.cli import programs, startup
 
-FLAGS = flags.FlagValues()
-flags.DEFINE_bool("quick", False, "Fewer repetitions and images: a smoke test, noisier figures.",
-                  flag_values=FLAGS)
-flags.DEFINE_integer("repeats", None, "Timed repetitions per figure (default 15; 3 quick).",
-                     lower_bound=1, flag_values=FLAGS)
-flags.DEFINE_integer("warmup", None, "Untimed rounds first, which compile (default 2; 1 "
-                     "quick).", lower_bound=1, flag_values=FLAGS)
-flags.DEFINE_integer("image_size", None, "Side of the square images (default STL-10's, 96).",
-                     lower_bound=8, flag_values=FLAGS)
-flags.DEFINE_integer("inference_batch_size", 64, "Images per inference call.", lower_bound=1,
-                     flag_values=FLAGS)
-flags.DEFINE_enum("jit_compile", "auto", ["auto", "true", "false"],
-                  "model.compile's jit_compile ('auto': what model.fit uses; on TensorFlow's "
-                  "CPU it resolves to no XLA).", flag_values=FLAGS)
-flags.DEFINE_integer("pm_images", None, "Images per Perona-Malik repetition (default 3000; "
-                     "1000 quick).", lower_bound=1, flag_values=FLAGS)
-flags.DEFINE_integer("sparse_images", None, "Images per repetition of the sparse reference "
-                     "(default 8; 2 quick).", lower_bound=1, flag_values=FLAGS)
-flags.DEFINE_bool("memory", True, "Measure the peak memory of a training step (subprocesses).",
-                  flag_values=FLAGS)
-cli.define_flags(FLAGS, "batch_size", "unet_filters", "seed", "out_dir")
+FLAGS = programs.flag_values("benchmark")
 
 
 def main(argv):
     del argv
-    from diffnet_tf import datasets
     from experiments import benchmarking
 
-    datasets.use_classic_xla_cpu_emitter()
-    values = FLAGS.flag_values_dict()
-    cli.check_folders(values, "out_dir")
-    benchmarking.run(benchmarking.settings_from_values(values),
-                     cli.output_root(values, "benchmark"), values["quick"])
+    values, _ = startup.begin("benchmark", FLAGS)
+    benchmarking.run(benchmarking.settings_from_values(values), Path(values["out_dir"]),
+                     values["quick"])
 
 
 if __name__ == "__main__":
-    cli.start(main, FLAGS)
+    startup.start(main, FLAGS, __doc__)

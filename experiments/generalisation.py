@@ -6,7 +6,7 @@
     python -m experiments.generalisation --dataset=synthetic --sizes=10,50,100,500,1000 \\
         --epochs=2 --epoch_images=200 --patience=1 --val_size=50 --test_size=100  # CPU
 
-Every (model, size) cell is a run (the presets 'generalisation' and 'generalisation_unet'
+Every (model, size) cell is a run (the protocols 'generalisation' and 'generalisation_unet'
 of diffnet_tf/protocols.py, with the cell's training-set size): the Perona-Malik protocol
 of Sect. 5.2 (`--epochs` is an upper bound), stopped once the validation loss has not
 improved for `--patience` epochs, keeping the weights of the best epoch (the paper
@@ -34,29 +34,16 @@ starting anew); a cell with any other setting is another run in another folder.
 
 import math
 
-from absl import app, flags
+from pathlib import Path
 
-from experiments import cli
+from absl import app
 
-FLAGS = flags.FlagValues()
-flags.DEFINE_list("sizes", None, "Training-set sizes (the paper's: 10, 50, 100, 500, 1000, "
-                  "5000, 10000, 50000, 90000).", flag_values=FLAGS)
-flags.DEFINE_list("models", ["diffnet", "unet"], "Networks to compare: diffnet, unet.",
-                  flag_values=FLAGS)
-flags.DEFINE_integer("patience", None, "Early stopping: epochs without a lower validation "
-                     "loss before a cell stops (the best epoch's weights are kept).",
-                     flag_values=FLAGS)
-flags.DEFINE_integer("epoch_images", None, "Smaller training sets are repeated within an "
-                     "epoch until it shows at least this many images (default 5000).",
-                     flag_values=FLAGS)
-flags.DEFINE_enum("problem", "inverse", ["inverse", "forward"],
-                  "inverse: diffused (+ noise) -> clean; forward: clean (+ noise) -> diffused.",
-                  flag_values=FLAGS)
-cli.define_flags(FLAGS, "noise", "dataset", "pm_convention", "val_size", "test_size", "layers",
-                 "estimator_depth", "width", "boundary", "dt_init", "unet_filters", "epochs",
-                 "batch_size", "lr_init", "lr_final", "seed", "out_dir", "data_dir", "download",
-                 "overwrite", "verbose")
-MODELS = ("diffnet", "unet")
+from diffnet_tf.cli import programs, startup
+from diffnet_tf.cli.report import count
+from diffnet_tf.cli.spec_flags import network_values, spec_from_flags
+
+FLAGS = programs.flag_values("generalisation")
+MODELS = tuple(programs.PROGRAMS["generalisation"].protocols)  # diffnet, unet
 MODEL_NAMES = {"diffnet": "DiffNet", "unet": "U-Net"}  # as the paper's figures name them
 
 
@@ -138,24 +125,19 @@ def fig10_title(data):
 
 def main(argv):
     del argv
-    from diffnet_tf import datasets, files, plotting, protocols, runs, spec
+    from diffnet_tf import files, pairs, plotting, protocols, runs
 
-    datasets.use_classic_xla_cpu_emitter()
-    values = FLAGS.flag_values_dict()
-    verbose = cli.verbosity(values["verbose"])
-    sizes = parse_sizes(cli.default(values["sizes"], protocols.GENERALISATION_SIZES), spec.TRAIN_SPLIT)
-    patience = positive("patience", cli.default(values["patience"], protocols.PATIENCE))
-    epoch_images = positive("epoch_images", cli.default(values["epoch_images"], protocols.EPOCH_IMAGES))
-    bases = {model: cli.spec_from_flags(
-        spec.preset("generalisation" if model == "diffnet" else "generalisation_unet").replace(
-            data={"problem": f"pm_{values['problem']}"}, train={"patience": patience}),
-        cli.network_values(values, model))
+    values, verbose = startup.begin("generalisation", FLAGS)
+    sizes = parse_sizes(values["sizes"], protocols.TRAIN_IMAGES)
+    patience = positive("patience", values["patience"])
+    epoch_images = positive("epoch_images", values["epoch_images"])
+    bases = {model: spec_from_flags(
+        programs.protocol_spec("generalisation", model, values["problem"]).replace(
+            train={"patience": patience}), network_values(values, model))
         for model in parse_models(values["models"])}
-    cli.check_folders(values, "out_dir", "data_dir")
-    cells = study_cells(bases, sizes, epoch_images, spec.TRAIN_SPLIT)
+    cells = study_cells(bases, sizes, epoch_images, protocols.TRAIN_IMAGES)
     data = next(iter(cells.values())).data
-    study_dir = cli.output_root(values, "generalisation") / (
-        f"{data.problem}_{data.source}_noise{data.noise:g}")
+    study_dir = Path(values["out_dir"]) / f"{data.problem}_{data.source}_noise{data.noise:g}"
     todo = [key for key, cell in cells.items()
             if values["overwrite"] or not runs.RunFolder(study_dir, cell).finished]
     print(f"Generalisation ({study_dir.name}): {len(cells) - len(todo)} of {len(cells)} cells "
@@ -163,8 +145,8 @@ def main(argv):
     pools = None
     if todo:  # every cell's pairs are the first of the same two pools: make them once
         largest = max(cells[key].data.train_size for key in todo) + data.val_size
-        pools = tuple(datasets.make_pairs(data, split, n, values["data_dir"], verbose=verbose,
-                                          download=values["download"])
+        pools = tuple(pairs.make_pairs(data, split, n, values["data_dir"], verbose=verbose,
+                                       download=values["download"])
                       for split, n in (("train", largest), ("test", data.test_size)))
     records = {}
     for key, cell in cells.items():
@@ -172,7 +154,7 @@ def main(argv):
             repeats = cell.train.epoch_repeats
             print(f"[{todo.index(key) + 1}/{len(todo)}] {key}: {cell.data.train_size} training "
                   f"images{f' x{repeats} per epoch' if repeats > 1 else ''}, "
-                  f"{data.val_size} validation, at most {cli.count(cell.train.epochs, 'epoch')}")
+                  f"{data.val_size} validation, at most {count(cell.train.epochs, 'epoch')}")
         result = runs.execute(cell, study_dir, values["data_dir"], values["overwrite"],
                               verbose, pools=pools)
         records[key] = cell_record(key, cell, result)
@@ -188,4 +170,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    cli.start(main, FLAGS)
+    startup.start(main, FLAGS, __doc__)

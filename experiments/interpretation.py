@@ -6,7 +6,7 @@
         --test_size=100 --epochs=4                                      # CPU-sized
 
 For every level in `--noise_levels` (default 0.01%, 0.1%, 1%, 10% and noise-free) one
-DiffNet inverts Perona-Malik diffusion with the protocol of Sect. 5.2 (the preset
+DiffNet inverts Perona-Malik diffusion with the protocol of Sect. 5.2 (the protocol
 'interpretation' of diffnet_tf/protocols.py, with that noise level). Each is a run: a
 finished run with exactly that spec is reused, from `--models_from` (a folder of
 experiments.perona_malik runs, whose DiffNet runs of the same spec are the same runs) or
@@ -32,25 +32,15 @@ and models/<run folder>/ for every model trained here.
 """
 
 import os
+from pathlib import Path
 
-from absl import app, flags
+from absl import app
 
-from experiments import cli
+from diffnet_tf.cli import programs, startup
+from diffnet_tf.cli.arguments import parse_noise_levels
+from diffnet_tf.cli.spec_flags import spec_from_flags
 
-FLAGS = flags.FlagValues()
-flags.DEFINE_list("noise_levels", None, "Noise levels, fractions of the image maximum "
-                  "(Fig. 13: 0.0001, 0.001, 0.01, 0.1 and 0).", flag_values=FLAGS)
-flags.DEFINE_integer("num_samples", None, "Test images the alpha estimate averages over "
-                     "(the paper's: 32).", flag_values=FLAGS)
-flags.DEFINE_integer("image_index", 0, "The test image whose filters Figs. 11 and 12 show.",
-                     flag_values=FLAGS)
-flags.DEFINE_string("models_from", None, "Folder of experiments.perona_malik runs whose "
-                    "finished DiffNet runs are reused where one has the spec needed.",
-                    flag_values=FLAGS)
-cli.define_flags(FLAGS, "dataset", "pm_convention", "train_size", "val_size", "test_size",
-                 "layers", "estimator_depth", "width", "boundary", "dt_init", "epochs",
-                 "batch_size", "lr_init", "lr_final", "seed", "out_dir", "data_dir", "download",
-                 "overwrite", "verbose")
+FLAGS = programs.flag_values("interpretation")
 
 
 def check_samples(num_samples, image_index, test_size):
@@ -64,24 +54,20 @@ def check_samples(num_samples, image_index, test_size):
 
 def main(argv):
     del argv
-    from diffnet_tf import datasets, figures, protocols, runs, spec
+    from diffnet_tf import pairs, run_figures, runs
     from diffnet_tf.analysis import filter_statistics, smoothing_and_diagonal
     from diffnet_tf.files import write_json
 
-    datasets.use_classic_xla_cpu_emitter()
-    values = FLAGS.flag_values_dict()
-    verbose = cli.verbosity(values["verbose"])
-    levels = cli.parse_noise_levels(cli.default(values["noise_levels"],
-                                            protocols.INTERPRETATION_NOISE_LEVELS))
-    specs = [cli.spec_from_flags(spec.preset("interpretation").replace(data={"noise": level}),
-                                 values) for level in levels]
-    num_samples = cli.default(values["num_samples"], protocols.ALPHA_SAMPLES)
+    values, verbose = startup.begin("interpretation", FLAGS)
+    levels = parse_noise_levels(values["noise_levels"])
+    protocol = programs.protocol_spec("interpretation")
+    specs = [spec_from_flags(protocol.replace(data={"noise": level}), values) for level in levels]
+    num_samples = values["num_samples"]
     check_samples(num_samples, values["image_index"], specs[0].data.test_size)
     if values["models_from"] and not os.path.isdir(values["models_from"]):
         raise app.UsageError(f"Expected --models_from to be a folder of run folders. Received "
                              f"{values['models_from']!r}, which is not a folder.")
-    cli.check_folders(values, "out_dir", "data_dir")
-    out_dir = cli.output_root(values, "interpretation")
+    out_dir = Path(values["out_dir"])
     out_dir.mkdir(parents=True, exist_ok=True)  # also when every run comes from --models_from
     results, smoothing, diagonal = {}, [], []
     for run_spec in specs:
@@ -96,9 +82,9 @@ def main(argv):
             path = result.path
             model = result.model or runs.RunFolder(out_dir / "models", run_spec).load_model()
         index = values["image_index"]
-        inputs, targets = datasets.make_pairs(run_spec.data, "test", max(num_samples, index + 1),
-                                              values["data_dir"], verbose=0,
-                                              download=values["download"])
+        inputs, targets = pairs.make_pairs(run_spec.data, "test", max(num_samples, index + 1),
+                                           values["data_dir"], verbose=0,
+                                           download=values["download"])
         numbers = filter_statistics(model, inputs[:num_samples], targets[:num_samples])
         s, z5 = smoothing_and_diagonal(model, inputs[index : index + 1])
         results[f"{level:g}"] = dict(numbers, noise=level, run=str(path))
@@ -108,13 +94,13 @@ def main(argv):
               f"{', '.join(f'{a:.3g}' for a in numbers['alpha_per_layer'])}), PSNR "
               f"{numbers['psnr_mean']:.2f} dB on {num_samples} test images ({path})")
     source = specs[0].data.source
-    figures.interpretation(levels, results, smoothing, diagonal, out_dir,
-                           f"{source}, test image {values['image_index']}",
-                           f"{source}, {num_samples} test images")
+    run_figures.interpretation(levels, results, smoothing, diagonal, out_dir,
+                               f"{source}, test image {values['image_index']}",
+                               f"{source}, {num_samples} test images")
     write_json(out_dir / "results.json",
                dict(num_samples=num_samples, image_index=values["image_index"], levels=results))
     print(f"Wrote Figs. 11-13 and results.json to {out_dir}")
 
 
 if __name__ == "__main__":
-    cli.start(main, FLAGS)
+    startup.start(main, FLAGS, __doc__)

@@ -20,7 +20,8 @@ def test_pure_laplacian_has_no_smoothing_part():
 def test_constant_added_to_neighbour_maps_gives_alpha_four_c(c):
     zeta = laplacian_filters()
     zeta[..., :4] += c
-    assert alpha_estimate(zeta) == pytest.approx(4 * abs(c))
+    np.testing.assert_allclose(alpha_estimate(zeta), 4 * abs(c))  # one value per image
+    assert alpha_estimate(zeta).shape == (2,)
 
 
 def test_mean_free_part_annihilates_constant_images():

@@ -16,36 +16,41 @@ EXPERIMENTS = ROOT / "experiments"
 
 # What each module may import from diffnet_tf (docs/DESIGN.md, "Data flow").
 ALLOWED_IMPORTS = {
-    "__init__": {"layers", "metrics", "models", "physics", "stencil", "training"},
+    "__init__": {"cli", "layers", "losses", "metrics", "models", "physics", "stencil", "training",
+                 "unet"},
     "protocols": set(),
     "checks": set(),
     "files": set(),
     "stencil": {"checks"},
     "physics": {"checks", "protocols", "stencil"},
     "problems": {"checks", "physics"},
-    "spec": {"checks", "problems", "protocols"},
+    "spec": {"checks", "losses", "problems", "protocols"},
     "synthetic": {"checks", "protocols"},
-    "datasets": {"checks", "files", "physics", "problems", "protocols", "synthetic"},
+    "stl10": {"checks", "protocols", "synthetic"},
+    "pair_cache": {"checks", "files", "protocols"},
+    "pairs": {"checks", "files", "pair_cache", "physics", "problems", "protocols", "stl10",
+              "synthetic"},
+    "pipeline": {"protocols"},
     "layers": {"checks", "protocols", "stencil"},
-    "models": {"checks", "layers", "presets", "protocols", "stencil"},
+    "unet": {"checks", "protocols"},
+    "models": {"checks", "layers", "presets", "protocols", "unet"},
+    "losses": set(),
     "metrics": {"checks"},
     "analysis": {"checks", "metrics"},
     "plotting": {"analysis"},
-    "summaries": {"analysis"},
+    "event_files": set(),
+    "panels": {"analysis", "checks", "plotting"},
+    "summaries": {"checks", "event_files", "panels"},
     "saving": {"files"},
     "presets": {"files", "saving"},
-    "training": {"checks", "datasets", "files", "metrics", "models"},
-    "runs": {"datasets", "files", "saving", "spec", "summaries", "training"},
-    "figures": {"metrics", "plotting", "problems", "spec"},
+    "training": {"files", "losses", "metrics", "models", "pipeline"},
+    "runs": {"files", "pairs", "saving", "spec", "summaries", "training"},
+    "run_figures": {"metrics", "plotting", "problems", "spec"},
     "png16": set(),
-    "image_io": {"png16"},
-    "restoration": {"models"},
+    "image_io": {"files", "png16"},
+    "restoration": {"models", "unet"},
 }
-KERAS_ONLY = ["stencil", "layers", "models", "physics", "metrics", "training"]
-# What an experiment module (one with a main) may import at module level: the standard
-# library, absl and the shared command-line module. The library comes inside main, after
-# cli.start has set the process up (TensorFlow logs as it is imported).
-EXPERIMENT_TOP_LEVEL = {"absl", "experiments.cli"}
+KERAS_ONLY = ["stencil", "layers", "models", "unet", "physics", "metrics", "losses", "training"]
 
 
 def package_imports(path):
@@ -77,18 +82,110 @@ def test_library_modules_use_only_keras_ops(module):
 
 def test_the_checker_sees_a_forbidden_import(tmp_path):
     bad = tmp_path / "layers.py"
-    bad.write_text("from diffnet_tf import datasets\nimport diffnet_tf.training\n")
-    assert package_imports(bad) == {"datasets", "training"}
+    bad.write_text("from diffnet_tf import pairs\nimport diffnet_tf.training\n")
+    assert package_imports(bad) == {"pairs", "training"}
+
+
+# ---------------------------------------------------------------- size, layout, printing
+
+DESIGN = ROOT / "docs" / "DESIGN.md"
+MAX_LINES = 300  # DESIGN.md: split a module past ~300 lines, along a concept
+
+
+def source_modules(root=ROOT):
+    """Every Python module of the library and the programs, as paths relative to `root`."""
+    return sorted(p.relative_to(root).as_posix() for folder in ("diffnet_tf", "experiments")
+                  for p in (root / folder).rglob("*.py"))
+
+
+def design_layout(text):
+    """The module paths DESIGN.md's layout block lists: a name ending in '/' opens a folder
+    for the lines indented below it; a name ending in '.py' is a module of that folder."""
+    block = re.search(r"## Layout\n```\n(.*?)```", text, re.S)
+    assert block, "DESIGN.md has no '## Layout' code block"
+    listed, folders = set(), []  # folders: (indent, path) of the open folders
+    for line in block.group(1).splitlines():
+        if not line.strip():
+            continue
+        indent, name = len(line) - len(line.lstrip()), line.split()[0]
+        folders = [(i, f) for i, f in folders if i < indent]
+        path = "/".join([f for _, f in folders] + [name.rstrip("/")])
+        if name.endswith("/"):
+            folders.append((indent, name.rstrip("/")))
+        elif name.endswith(".py"):
+            listed.add(path)
+    return listed
+
+
+def long_module_reasons(text):
+    """{module path: reason} from DESIGN.md's list of the modules allowed past MAX_LINES."""
+    section = re.search(r"## Modules past 300 lines\n(.*?)(\n## |\Z)", text, re.S)
+    return dict(re.findall(r"^- `([\w/]+\.py)`: (.+)$", section.group(1), re.M)) if section else {}
+
+
+def test_design_lists_every_module_and_nothing_else():
+    listed, present = design_layout(DESIGN.read_text()), set(source_modules())
+    assert not present - listed, f"modules missing from DESIGN.md's layout: {sorted(present - listed)}"
+    assert not listed - present, f"DESIGN.md lists modules that do not exist: {sorted(listed - present)}"
+
+
+def test_the_layout_reader_sees_a_module_added_without_it(tmp_path):
+    for path in ("diffnet_tf/cli/flags.py", "diffnet_tf/new.py", "experiments/run.py"):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).touch()
+    text = "## Layout\n```\ndiffnet_tf/\n  cli/        the programs\n    flags.py  flags\nexperiments/\n  run.py  x\n```\n"
+    assert set(source_modules(tmp_path)) - design_layout(text) == {"diffnet_tf/new.py"}
+
+
+@pytest.mark.parametrize("path", source_modules())
+def test_modules_stay_short_unless_design_says_why(path):
+    lines = len((ROOT / path).read_text().splitlines())
+    reasons = long_module_reasons(DESIGN.read_text())
+    assert lines <= MAX_LINES or path in reasons, (
+        f"{path} has {lines} lines (> {MAX_LINES}): split it along a concept, or say why in "
+        "DESIGN.md's 'Modules past 300 lines'")
+
+
+def print_calls(tree):
+    """Line numbers of calls to print()."""
+    return [n.lineno for n in ast.walk(tree)
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "print"]
+
+
+LIBRARY_MODULES = [p for p in source_modules() if p.startswith("diffnet_tf/")
+                   and not p.startswith("diffnet_tf/cli/")]
+
+
+@pytest.mark.parametrize("path", LIBRARY_MODULES)
+def test_the_library_does_not_print(path):
+    """The library returns values and reports progress through logging or callbacks; the
+    programs (diffnet_tf/cli/, experiments/) print."""
+    assert print_calls(ast.parse((ROOT / path).read_text())) == [], f"{path} prints"
+
+
+def test_the_print_checker_sees_a_print():
+    assert print_calls(ast.parse('"""print(1) in a docstring"""\ndef f():\n    print(2)\n')) == [3]
 
 
 # ---------------------------------------------------------------- experiments
 
+CLI = PACKAGE / "cli"
+FLAG_TABLE = CLI / "flag_table.py"
+# What a program (a module with a main) may import at module level: the standard library,
+# absl and the command-line package (its flags, start-up, report). The rest of the library
+# comes inside main, the one place a program's work is done.
+PROGRAM_TOP_LEVEL = ("absl", "diffnet_tf.cli")
 
-def experiment_modules():
-    """The experiment programs: modules of experiments/ that define main."""
-    return sorted(path for path in EXPERIMENTS.glob("*.py")
-                  if any(isinstance(n, ast.FunctionDef) and n.name == "main"
-                         for n in ast.parse(path.read_text()).body))
+
+def defines_main(path):
+    return any(isinstance(n, ast.FunctionDef) and n.name == "main"
+               for n in ast.parse(path.read_text()).body)
+
+
+def program_modules():
+    """The programs: the modules of experiments/ and diffnet_tf/cli/ that define main."""
+    return sorted(path for path in [*EXPERIMENTS.glob("*.py"), *CLI.glob("*.py")]
+                  if defines_main(path))
 
 
 def flag_reads_outside_main(tree):
@@ -106,6 +203,14 @@ def flag_reads_outside_main(tree):
     return reads
 
 
+def flag_definitions(tree):
+    """Line numbers of absl flag definitions (DEFINE_*, as a name or an attribute)."""
+    return sorted(node.lineno for node in ast.walk(tree)
+                  if (isinstance(node, ast.Attribute) and node.attr.startswith("DEFINE"))
+                  or (isinstance(node, ast.Name) and node.id.startswith("DEFINE"))
+                  or (isinstance(node, ast.alias) and node.name.startswith("DEFINE")))
+
+
 def top_level_imports(tree):
     names = []
     for node in tree.body:
@@ -117,15 +222,23 @@ def top_level_imports(tree):
     return names
 
 
-def test_there_are_experiment_programs():
-    assert {p.stem for p in experiment_modules()} >= {
-        "perona_malik", "deconvolution", "generalisation", "interpretation", "restore",
-        "benchmark"}
+def test_there_are_programs():
+    assert {p.stem for p in program_modules()} >= {
+        "perona_malik", "deconvolution", "generalisation", "interpretation", "colour",
+        "build_presets", "restore", "benchmark"}
 
 
-@pytest.mark.parametrize("path", experiment_modules(), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", program_modules(), ids=lambda p: p.stem)
 def test_flags_are_read_only_inside_main(path):
     assert flag_reads_outside_main(ast.parse(path.read_text())) == []
+
+
+@pytest.mark.parametrize("path", sorted(p for folder in (PACKAGE, EXPERIMENTS, ROOT / "tests")
+                                        for p in folder.rglob("*.py") if p != FLAG_TABLE),
+                         ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_no_flag_is_defined_outside_the_flag_table(path):
+    """Every flag of every program is defined once, in diffnet_tf/cli/flag_table.py."""
+    assert flag_definitions(ast.parse(path.read_text())) == []
 
 
 def imports_anywhere(tree):
@@ -139,33 +252,35 @@ def imports_anywhere(tree):
 
 @pytest.mark.parametrize("path", sorted(EXPERIMENTS.glob("*.py")), ids=lambda p: p.stem)
 def test_no_module_of_experiments_imports_a_program(path):
-    """Programs, and the helpers they share (cli, benchmarking, ...): a program's flags
-    never reach another program, not even through a helper."""
-    programs = {f"experiments.{p.stem}" for p in experiment_modules()}
+    """Programs, and the helpers they share (benchmarking, ...): a program's flags never
+    reach another program, not even through a helper."""
+    programs = {f"experiments.{p.stem}" for p in program_modules() if p.parent == EXPERIMENTS}
     imported = imports_anywhere(ast.parse(path.read_text())) & programs
     assert not imported, f"{path.name} imports the experiment program(s) {sorted(imported)}"
 
 
-@pytest.mark.parametrize("path", experiment_modules(), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", program_modules(), ids=lambda p: p.stem)
 def test_programs_import_the_library_only_inside_main(path):
-    tree = ast.parse(path.read_text())
-    for name in top_level_imports(tree):
-        root = name.split(".")[0]
-        assert (name in EXPERIMENT_TOP_LEVEL or root in EXPERIMENT_TOP_LEVEL
-                or root in sys.stdlib_module_names), f"{path.name} imports {name} at module level"
+    for name in top_level_imports(ast.parse(path.read_text())):
+        assert (name.split(".")[0] in sys.stdlib_module_names
+                or any(name == top or name.startswith(f"{top}.") for top in PROGRAM_TOP_LEVEL)
+                ), f"{path.name} imports {name} at module level"
 
 
 def test_the_checkers_see_violations():
     tree = ast.parse(textwrap.dedent("""
         from experiments import cli, perona_malik
+        from absl.flags import DEFINE_bool
         import keras
         FLAGS = None
+        flags.DEFINE_integer("epochs", 1, "x")
         def helper():
             return FLAGS.noise + FLAGS["epochs"].value
         def main(argv):
             return FLAGS.noise
     """))
-    assert flag_reads_outside_main(tree) == [6, 6]
+    assert flag_reads_outside_main(tree) == [8, 8]
+    assert flag_definitions(tree) == [3, 6]
     assert "keras" in top_level_imports(tree) and "experiments.perona_malik" in top_level_imports(tree)
     nested = ast.parse("def helper():\n    from experiments.generalisation import cell_plan\n")
     assert "experiments.generalisation" in imports_anywhere(nested)

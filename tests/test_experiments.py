@@ -1,6 +1,7 @@
-"""The experiment programs as a user runs them: their flags (each experiment its own),
-the checks at the edge, the run folders they write, and restore. Each program's main is
-called with the arguments a user types, parsed by its own flag registry."""
+"""The experiment programs as a user runs them: their flags (each program its own), the
+checks at the edge, the run folders they write, and restore (diffnet_tf/cli/restore.py).
+Each program's main is called with the arguments a user types, parsed by its own flag
+registry."""
 
 import glob
 import importlib.util
@@ -16,8 +17,10 @@ import numpy as np
 import pytest
 from absl import app, flags
 
-from diffnet_tf import datasets, image_io, metrics, spec
-from experiments import cli, deconvolution, generalisation, interpretation, perona_malik, restore
+from diffnet_tf import image_io, metrics, pairs, runs, spec
+from diffnet_tf.cli import restore
+from diffnet_tf.cli.startup import parse
+from experiments import deconvolution, generalisation, interpretation, perona_malik
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--train_size=16", "--test_size=8", "--val_size=4", "--epochs=1", "--layers=2",
@@ -26,7 +29,7 @@ TINY = ["--train_size=16", "--test_size=8", "--val_size=4", "--epochs=1", "--lay
 
 def run(module, *args):
     """module.main with argv parsed by the module's own flags, as `python -m` does."""
-    return module.main(cli.parse(module.FLAGS, ["prog", *args]))
+    return module.main(parse(module.FLAGS, ["prog", *args]))
 
 
 def folders(tmp_path):
@@ -52,7 +55,7 @@ def test_perona_malik_writes_its_run_folder_reports_it_and_compares_models(tmp_p
     results = json.load(open(os.path.join(run_dir, "metrics.json")))
     assert results["parameters"] == 40_524 and results["train_images_evaluated"] == 8
     # the saved model reloads and reproduces the reported test PSNR
-    inputs, targets = datasets.make_pairs(stored.data, "test", 8, tmp_path / "data", verbose=0)
+    inputs, targets = pairs.make_pairs(stored.data, "test", 8, tmp_path / "data", verbose=0)
     model = keras.saving.load_model(os.path.join(run_dir, "model.keras"))
     psnr = keras.ops.convert_to_numpy(metrics.psnr(targets, model.predict(inputs, verbose=0)))
     assert psnr.mean() == pytest.approx(results["test"]["psnr_mean"], abs=1e-3)
@@ -65,7 +68,7 @@ def test_perona_malik_writes_its_run_folder_reports_it_and_compares_models(tmp_p
     unet_dir = only_run(tmp_path, "unet_")
     assert os.path.exists(os.path.join(unet_dir, "figures", "comparison.png"))
 
-    monkeypatch.setattr(datasets, "run_pairs", None)  # the same command again: no work
+    monkeypatch.setattr(runs, "run_pairs", None)  # the same command again: no work
     run(perona_malik, *args)
     assert "Finished earlier" in capsys.readouterr().out
 
@@ -86,14 +89,14 @@ def test_perona_malik_fails_fast_without_stl10(tmp_path):
 ])
 def test_perona_malik_refuses_bad_values_before_any_data_naming_the_flag(tmp_path, args,
                                                                           message, monkeypatch):
-    monkeypatch.setattr(datasets, "make_pairs", None)
+    monkeypatch.setattr(pairs, "make_pairs", None)
     with pytest.raises(app.UsageError, match=message):
         run(perona_malik, "--dataset=synthetic", *args, *folders(tmp_path))
 
 
 @pytest.mark.parametrize("flag", ["out_dir", "data_dir"])
 def test_a_folder_flag_naming_a_file_fails_before_any_data(tmp_path, flag, monkeypatch):
-    monkeypatch.setattr(datasets, "make_pairs", None)
+    monkeypatch.setattr(pairs, "make_pairs", None)
     (tmp_path / "file").write_text("x")
     args = dict(zip(["out_dir", "data_dir"], folders(tmp_path)[1::2]), **{flag: tmp_path / "file"})
     with pytest.raises(app.UsageError, match=f"folder of --{flag} .*file' to be a folder"):
@@ -101,7 +104,7 @@ def test_a_folder_flag_naming_a_file_fails_before_any_data(tmp_path, flag, monke
 
 
 def test_a_folder_flag_we_may_not_write_fails_before_any_data(tmp_path, monkeypatch):
-    monkeypatch.setattr(datasets, "make_pairs", None)
+    monkeypatch.setattr(pairs, "make_pairs", None)
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o500)
     if os.geteuid() == 0:  # root may write anywhere: the check sees what a user's would
@@ -120,7 +123,7 @@ def test_a_folder_flag_we_may_not_write_fails_before_any_data(tmp_path, monkeypa
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
 def test_a_folder_flag_on_a_read_only_file_system_fails_before_any_data(monkeypatch):
     # os.access says yes to root here: only a file made in the folder tells
-    monkeypatch.setattr(datasets, "make_pairs", None)
+    monkeypatch.setattr(pairs, "make_pairs", None)
     with pytest.raises(app.UsageError, match="'/proc' is not"):
         run(perona_malik, "--dataset=synthetic", "--out_dir=/proc/diffnet_runs")
 
@@ -133,36 +136,7 @@ def test_a_folder_flag_on_a_read_only_file_system_fails_before_any_data(monkeypa
 def test_an_experiment_refuses_the_flags_it_does_not_use(module, flag):
     name = flag[2:].split("=")[0]
     with pytest.raises(flags.UnrecognizedFlagError, match=f"Unknown command line flag '{name}'"):
-        cli.parse(module.FLAGS, ["prog", flag])
-
-
-def test_test_size_alone_caps_the_validation_images_at_the_test_set():
-    cli.parse(perona_malik.FLAGS, ["prog", "--test_size=32"])
-    values = perona_malik.FLAGS.flag_values_dict()
-    preset = spec.preset("perona_malik")
-    assert cli.spec_from_flags(preset, values).data.val_size == 32
-    values.update(val_size=8)
-    assert cli.spec_from_flags(preset, values).data.val_size == 8
-    with pytest.raises(app.UsageError, match=r"val_size \(--val_size\) <= test_size"):
-        cli.spec_from_flags(preset, dict(values, val_size=64))
-
-
-def test_a_library_message_names_only_the_flags_the_program_has():
-    from experiments import colour  # has --lr_init, not --dt_init
-
-    message = ("Training diverged: ... try a lower train.lr_init) or ... try a smaller "
-               "model.dt_init). Expected DataSpec.noise to be a finite number.")
-    named = cli.flag_message(message, colour.FLAGS)
-    assert "train.lr_init (--lr_init)" in named and "--dt_init" not in named
-    assert "--noise" not in named  # colour takes --noise_levels
-    named = cli.flag_message(message, perona_malik.FLAGS)
-    assert "model.dt_init (--dt_init)" in named and "DataSpec.noise (--noise)" in named
-
-
-def test_a_second_parse_starts_from_the_defaults():
-    cli.parse(perona_malik.FLAGS, ["prog", "--noise=0.5", "--epochs=3"])
-    cli.parse(perona_malik.FLAGS, ["prog", "--epochs=4"])
-    assert perona_malik.FLAGS.noise is None and perona_malik.FLAGS.epochs == 4
+        parse(module.FLAGS, ["prog", flag])
 
 
 def test_help_lists_the_flags_and_an_unknown_flag_exits_with_a_message():
@@ -395,29 +369,6 @@ def test_the_colour_study_scores_every_method_on_the_same_colour_images(tmp_path
         assert np.isfinite(results[method]["psnr_mean"])
 
 
-@pytest.mark.parametrize("preset, changes", [
-    ("perona_malik", {}),
-    ("perona_malik", {"data": {"source": "synthetic", "noise": 0.01, "train_size": 6400,
-                               "test_size": 200, "val_size": 200}, "train": {"epochs": 5}}),
-    ("perona_malik", {"data": {"source": "synthetic", "channels": 3, "pm_coupling": "shared"},
-                      "model": {"channel_mixing": "full"}}),
-    ("perona_malik_unet", {"data": {"problem": "pm_forward", "seed": 3}, "train": {"seed": 3}}),
-    ("deconvolution", {"train": {"epochs": 150, "lr_init": 0.002, "lr_final": 4e-6}}),
-])
-def test_command_for_gives_the_command_that_makes_the_spec(preset, changes):
-    run_spec = spec.preset(preset).replace(**changes)
-    command = cli.command_for(run_spec).split()
-    program = {"perona_malik": perona_malik, "deconvolution": deconvolution}[command[2][12:]]
-    cli.parse(program.FLAGS, ["prog", *command[3:]])
-    values = program.FLAGS.flag_values_dict()
-    base = spec.preset("perona_malik_unet" if values.get("model") == "unet" else
-                       "deconvolution" if program is deconvolution else "perona_malik")
-    if program is perona_malik:
-        base = base.replace(data={"problem": f"pm_{values['problem']}"})
-    assert cli.spec_from_flags(base, values) == run_spec
-    assert not any(arg.startswith(("--val_size", "--pm_coupling")) for arg in command)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("args, message", [
     (["--dataset=stl10"], "Error: STL-10 not found under"),
@@ -451,24 +402,3 @@ def test_a_damaged_run_file_ends_with_one_message_naming_it(tmp_path):
     done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 1 and f"{metrics} is not valid JSON" in done.stderr
     assert "Traceback" not in done.stderr
-
-
-def test_the_start_up_filter_drops_tensorflows_notices_and_nothing_else():
-    """TensorFlow's lines as a CPU-only machine prints them (the MLIR one at the first
-    compilation, after the program's first line) are dropped; a real warning passes."""
-    noise = [
-        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
-        "I0000 00:00:1796110757.055656    8886 port.cc:153] oneDNN custom operations are on.",
-        "I0000 00:00:1796110757.055928    8886 cudart_stub.cc:31] Could not find cuda drivers "
-        "on your machine, GPU will not be used.",
-        "I0000 00:00:1796111409.265531   12828 dump_mlir_util.cc:269] disabling MLIR crash "
-        "reproducer, set env var `MLIR_CRASH_REPRODUCER_DIRECTORY` to enable.",
-        "I1201 08:07:10.367609 140120240397184 xla_bridge.py:849] Unable to initialize backend "
-        "'tpu': INTERNAL: Failed to open libtpu.so: libtpu.so: cannot open shared object file: "
-        "No such file or directory",  # JAX's, where no TPU runtime is installed
-    ]
-    pattern = cli.startup_noise()
-    assert all(pattern.search(line) for line in noise)
-    assert not pattern.search("W0000 00:00:1796111409.2 12828 loop_optimizer.cc:933] Skipping "
-                              "loop optimization for Merge node")
-    assert not pattern.search("UserWarning: the model has no gradients")

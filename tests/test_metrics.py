@@ -108,3 +108,20 @@ def test_image_metric_in_compile_reports_the_mean_per_image_value(name, fn, chan
 def test_unknown_metric_name_is_rejected():
     with pytest.raises(ValueError, match="Unknown metric 'mae'"):
         ImageMetric("mae")
+
+
+@pytest.mark.parametrize("metric", [psnr, batch_psnr, relative_l2, ssim])
+def test_a_model_compiled_with_a_metric_function_and_the_l2norm_loss_reloads(metric, tmp_path):
+    from diffnet_tf.losses import l2norm_loss
+    from diffnet_tf.models import DiffNet
+
+    model = DiffNet(num_layers=1, estimator_depth=2, width=4)
+    model.compile(optimizer="adam", loss=l2norm_loss, metrics=[metric])
+    x = images(2, 16)
+    model.fit(x, x, epochs=1, verbose=0)
+    model.save(tmp_path / "mine.keras")
+    reloaded = keras.saving.load_model(tmp_path / "mine.keras")  # raised TypeError before
+    np.testing.assert_allclose(reloaded.predict(x, verbose=0), model.predict(x, verbose=0),
+                               atol=1e-6)
+    assert reloaded.loss is l2norm_loss
+    assert reloaded.evaluate(x, x, verbose=0, return_dict=True).keys() == {"loss", metric.__name__}

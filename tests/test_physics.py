@@ -160,7 +160,7 @@ def test_add_noise_of_an_image_depends_only_on_its_pool_index():
         (lambda: physics.perona_malik(np.zeros((1, 4, 4, 1), np.float32), dt=0.3), "Unstable explicit step.*dt=0.3"),
         (lambda: physics.heat(np.zeros((1, 4, 4, 1), np.float32), method="explicit", dt=0.26), "Unstable explicit step"),
         (lambda: physics.perona_malik(np.zeros((1, 4, 4, 1), np.float32), lam=0.0), "lam > 0"),
-        (lambda: physics.perona_malik(np.zeros((1, 4, 4, 1), np.float32), steps=-1), "non-negative integer"),
+        (lambda: physics.perona_malik(np.zeros((1, 4, 4, 1), np.float32), steps=-1), "integer >= 0"),
         (lambda: physics.heat(np.zeros((1, 4, 4, 1), np.float32), t=-1.0), "t >= 0"),
         (lambda: physics.heat(np.zeros((1, 4, 4, 1), np.float32), method="implicit"), "Unknown method 'implicit'"),
         (lambda: physics.add_noise(np.zeros((1, 4, 4, 1), np.float32), -0.01, seed=0), "noise level >= 0"),

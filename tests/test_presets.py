@@ -1,6 +1,7 @@
 """The trained models shipped with the package: each loads offline in a fresh process with
 DiffNet.from_preset, and reproduces the PSNR its metadata states on the first 200
-synthetic test images of its data."""
+synthetic test images of its data; experiments.build_presets writes them into the
+checkout (or --pretrained_dir), never into an installed copy of the package."""
 
 import os
 import re
@@ -12,9 +13,15 @@ import keras
 import numpy as np
 import pytest
 
-from diffnet_tf import datasets, metrics, presets, spec
+from absl import app
+
+from diffnet_tf import metrics, presets, spec
+from diffnet_tf.cli.programs import command_for
+from diffnet_tf.cli.startup import parse
 from diffnet_tf.models import DiffNet
-from experiments import cli
+from diffnet_tf.pairs import make_pairs
+from diffnet_tf.synthetic import synthetic_images
+from experiments import build_presets, perona_malik
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIPPED = sorted(presets.list_presets())
@@ -44,7 +51,7 @@ def test_the_package_ships_the_presets_the_readme_lists():
 def test_a_preset_records_its_run_and_the_command_that_makes_it(name):
     info = presets.metadata(name)
     run_spec = spec.RunSpec.from_dict(info["spec"])  # a valid spec
-    assert info["command"] == cli.command_for(run_spec)
+    assert info["command"] == command_for(run_spec)
     assert run_spec.data.source in ("synthetic", "discs") and info["test_images"] == 200
     assert info["steps"] > 0 and info["train_seconds"] > 0 and info["machine"]["cpu_count"] > 0
     assert info["test_psnr"] > info["input_psnr"]  # it does restore
@@ -55,8 +62,8 @@ def test_every_preset_loads_offline_in_a_fresh_process_and_reproduces_its_psnr(t
     inputs, targets = {}, {}
     for name in SHIPPED:  # each preset's first 200 test pairs, made here
         data = spec.RunSpec.from_dict(presets.metadata(name)["spec"]).data
-        inputs[name], targets[name] = datasets.make_pairs(data, "test", presets.TEST_IMAGES,
-                                                          tmp_path / "data", verbose=0)
+        inputs[name], targets[name] = make_pairs(data, "test", presets.TEST_IMAGES,
+                                                 tmp_path / "data", verbose=0)
     np.savez(tmp_path / "inputs.npz", **inputs)
     script = textwrap.dedent(f"""
         import numpy as np
@@ -86,7 +93,7 @@ def test_unknown_presets_are_named_with_the_choices():
 def test_restore_runs_with_a_preset_name_and_no_training(tmp_path):
     from diffnet_tf import image_io
 
-    image = datasets.synthetic_images(1, 64, seed=9)[0]
+    image = synthetic_images(1, 64, seed=9)[0]
     image_io.write_image(tmp_path / "in.png", image)
     done = subprocess.run([sys.executable, "-m", "experiments.restore",
                            "--model=pm_inverse_noise0.01", str(tmp_path / "in.png"),
@@ -96,3 +103,36 @@ def test_restore_runs_with_a_preset_name_and_no_training(tmp_path):
     listed = subprocess.run([sys.executable, "-m", "experiments.restore", "--list-presets"],
                             cwd=ROOT, capture_output=True, text=True)
     assert all(name in listed.stdout for name in SHIPPED)
+
+
+def run(module, *args):
+    return module.main(parse(module.FLAGS, ["prog", *args]))
+
+
+def test_build_presets_rebuilds_the_checkouts_presets_or_those_of_pretrained_dir(tmp_path):
+    """The checkout's folder is found from experiments/, not from the imported package
+    (which may be an installed copy)."""
+    assert set(presets.list_presets(build_presets.CHECKOUT_PRETRAINED)) == EXPECTED
+    checkout = re.escape(str(build_presets.CHECKOUT_PRETRAINED))
+    with pytest.raises(app.UsageError, match=f"presets in {checkout} \\(disc_deconvolution, "
+                                             r".*\). Received \['denoise'\]"):
+        run(build_presets, "--names=denoise", f"--out_dir={tmp_path / 'runs'}")
+    with pytest.raises(app.UsageError, match=f"presets in {re.escape(str(tmp_path))} \\(none"):
+        run(build_presets, "--names=denoise", f"--pretrained_dir={tmp_path}")
+
+
+@pytest.mark.slow
+def test_build_presets_packages_a_finished_run_into_pretrained_dir(tmp_path):
+    folders = [f"--out_dir={tmp_path / 'runs'}", f"--data_dir={tmp_path / 'data'}"]
+    run(perona_malik, "--dataset=synthetic", "--train_size=8", "--test_size=4", "--epochs=1",
+        "--layers=1", "--verbose=0", *folders)
+    (run_folder,) = (tmp_path / "runs").iterdir()
+    checkout = sorted(build_presets.CHECKOUT_PRETRAINED.rglob("*"))
+    run(build_presets, f"--package=tiny={run_folder}", f"--pretrained_dir={tmp_path / 'out'}",
+        *folders)
+    info = presets.list_presets(tmp_path / "out")["tiny"]
+    run_spec = spec.RunSpec.from_dict(info["spec"])
+    assert run_spec == spec.RunSpec.load(run_folder / "spec.json")
+    assert info["command"] == command_for(run_spec) and info["steps"] == 1
+    assert (tmp_path / "out" / "tiny" / "model.keras").exists()
+    assert sorted(build_presets.CHECKOUT_PRETRAINED.rglob("*")) == checkout  # untouched

@@ -1,23 +1,26 @@
 """README.md and .ci/run agree: CI installs and tests exactly as the README says; every
-program command in the README is one its program accepts."""
+program command in the README (`python -m experiments.<program>`, `diffnet-restore`) is
+one its program accepts."""
 
-import importlib
 import pathlib
 import re
 
 import pytest
 
-from experiments import cli
+from diffnet_tf.cli import programs
+from diffnet_tf.cli.startup import parse
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def readme_commands():
-    """(program, arguments) of every `python -m experiments.<program> ...` in README.md;
-    placeholders (<...>, ...) and the brackets of optional flags left out."""
+    """(program, arguments) of every `python -m experiments.<program> ...` and
+    `diffnet-restore ...` in README.md; placeholders (<...>, ...) and the brackets of
+    optional flags left out."""
     text = (ROOT / "README.md").read_text()
     commands = []
-    for match in re.finditer(r"python -m experiments\.(\w+)([^`|\n]*)", text):
+    command = r"(?:python -m experiments\.|diffnet-(?=restore\b))(\w+)([^`|\n]*)"
+    for match in re.finditer(command, text):
         args = re.sub(r"<[^>]*>", "x", match.group(2)).replace("[", " ").replace("]", " ")
         commands.append((match.group(1), [a for a in args.split() if a != "..."]))
     return commands
@@ -41,5 +44,4 @@ def test_every_ci_command_is_in_the_readme():
 @pytest.mark.parametrize("program, args", readme_commands(), ids=lambda v: " ".join(v)
                          if isinstance(v, list) else v)
 def test_every_readme_command_takes_only_flags_its_program_defines(program, args):
-    module = importlib.import_module(f"experiments.{program}")
-    cli.parse(module.FLAGS, ["prog", *args])  # an unknown or misspelt flag raises
+    parse(programs.flag_values(program), ["prog", *args])  # an unknown or misspelt flag raises

@@ -6,7 +6,8 @@ import pytest
 from keras import ops
 
 from diffnet_tf import restoration
-from diffnet_tf.models import DiffNet, UNet
+from diffnet_tf.models import DiffNet
+from diffnet_tf.unet import UNet
 
 
 def with_weights(model, channels, seed=0):
@@ -82,3 +83,36 @@ def test_restore_rejects_images_it_cannot_restore(image, message):
 def test_tiles_too_small_for_the_receptive_field_are_refused():
     with pytest.raises(ValueError, match="tile larger than twice the model's receptive radius"):
         restoration.restore(colour_diffnet(), np.ones((64, 64, 3), np.float32), tile=20)
+
+
+@pytest.mark.parametrize("fill, match", [
+    (-1.0, r"positive maximum.*\[-1, -1\]"), (0.0, "positive maximum"),
+    (np.nan, "finite pixel values. Received 1 NaN"), (np.inf, "finite pixel values"),
+])
+def test_images_the_model_cannot_take_are_refused(fill, match):
+    image = np.full((8, 8, 1), -1.0 if fill == -1.0 else 0.5, np.float32)
+    image[3, 3] = fill
+    if fill == 0.0:
+        image[:] = 0.0
+    with pytest.raises(ValueError, match=match):
+        restoration.restore(with_weights(DiffNet(num_layers=1, estimator_depth=2, width=4), 1), image)
+
+
+def test_an_output_far_out_of_the_inputs_range_is_flagged():
+    model = with_weights(DiffNet(num_layers=1, estimator_depth=2, width=4, final_relu=False), 1)
+    model.diffusion_layers[0].dt.assign(50.0)  # an unstable step: the output explodes
+    image = np.random.default_rng(0).random((16, 16, 1)).astype(np.float32)
+    with pytest.warns(restoration.OutputOutOfRange, match="leave the input's range"):
+        restoration.restore(model, image)
+
+
+def test_a_sensible_output_is_not_flagged():
+    import warnings
+
+    image = np.random.default_rng(0).random((16, 16, 1)).astype(np.float32)
+    model = with_weights(DiffNet(num_layers=1, estimator_depth=2, width=4), 1, seed=3)
+    for weight in model.weights:  # zero filters: the output is the input
+        weight.assign(np.zeros(weight.shape, "float32"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", restoration.OutputOutOfRange)
+        np.testing.assert_allclose(restoration.restore(model, image), image, atol=1e-6)

@@ -13,14 +13,15 @@ import keras
 import numpy as np
 import pytest
 
-from diffnet_tf import datasets, metrics, runs, saving, spec, training
+from diffnet_tf import metrics, runs, saving, spec, training
 from diffnet_tf.files import replace_atomically, write_json
+from diffnet_tf.pairs import run_pairs
 
 pytestmark = pytest.mark.slow  # every test here trains
 
 
 def tiny(**sections):
-    base = spec.preset("perona_malik").replace(
+    base = spec.protocol("perona_malik").replace(
         data=dict(source="synthetic", image_size=16, train_size=8, val_size=2, test_size=4),
         model=dict(num_layers=1, estimator_depth=2, width=4),
         train=dict(epochs=2, batch_size=4, lr_init=2e-3, lr_final=1e-3))
@@ -144,7 +145,7 @@ def test_a_finished_run_is_reported_without_work_and_overwrite_trains_it_again(t
                                                                                monkeypatch):
     run_spec = tiny()
     first = execute(run_spec, tmp_path)
-    monkeypatch.setattr(datasets, "run_pairs", None)  # no data may be made
+    monkeypatch.setattr(runs, "run_pairs", None)  # no data may be made
     again = execute(run_spec, tmp_path)
     assert again.reused and again.metrics == first.metrics and again.model is None
     monkeypatch.undo()
@@ -207,7 +208,7 @@ def test_a_killed_writers_partial_files_are_removed_when_the_folder_is_opened(tm
 
 
 def test_an_output_folder_that_is_a_file_fails_before_any_data_are_made(tmp_path, monkeypatch):
-    monkeypatch.setattr(datasets, "run_pairs", None)
+    monkeypatch.setattr(runs, "run_pairs", None)
     (tmp_path / "runs").write_text("not a folder")
     with pytest.raises(ValueError, match="output folder .*runs' is a file"):
         execute(tiny(), tmp_path)
@@ -262,7 +263,7 @@ def test_the_run_folder_holds_what_the_readme_promises(tmp_path):
     assert {"test", "test_input", "train", "train_input", "parameters", "epochs_trained",
             "train_seconds", "dt"} <= set(stored)
     model = keras.saving.load_model(result.path / "model.keras")
-    pairs = datasets.run_pairs(tiny().data, tmp_path / "data", verbose=0)
+    pairs = run_pairs(tiny().data, tmp_path / "data", verbose=0)
     outputs = model.predict(pairs.test[0], verbose=0)
     psnr = np.mean(keras.ops.convert_to_numpy(metrics.psnr(pairs.test[1], outputs)))
     assert psnr == pytest.approx(stored["test"]["psnr_mean"], abs=1e-3)

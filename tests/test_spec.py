@@ -1,4 +1,4 @@
-"""The run spec: complete, immutable, JSON round trip, stable digest, the paper's presets,
+"""The run spec: complete, immutable, JSON round trip, stable digest, the paper's protocols,
 and errors that name the field."""
 
 import dataclasses
@@ -10,22 +10,22 @@ from diffnet_tf import protocols, spec
 
 
 def small(**data):
-    return spec.preset("perona_malik").replace(
+    return spec.protocol("perona_malik").replace(
         data=dict(dict(source="synthetic", train_size=1000, val_size=200, test_size=200), **data))
 
 
-@pytest.mark.parametrize("name", list(protocols.PRESETS))
-def test_every_preset_round_trips_through_json_with_the_same_digest(name, tmp_path):
-    preset = spec.preset(name)
+@pytest.mark.parametrize("name", list(protocols.PROTOCOLS))
+def test_every_protocol_round_trips_through_json_with_the_same_digest(name, tmp_path):
+    protocol = spec.protocol(name)
     path = tmp_path / "spec.json"
-    path.write_text(preset.to_json())
+    path.write_text(protocol.to_json())
     loaded = spec.RunSpec.load(path)
-    assert loaded == preset and loaded.digest == preset.digest
-    assert loaded.folder_name.endswith("-" + preset.digest[:10])
+    assert loaded == protocol and loaded.digest == protocol.digest
+    assert loaded.folder_name.endswith("-" + protocol.digest[:10])
 
 
 def test_the_paper_protocols_are_the_papers_numbers():
-    pm, unet, discs = (spec.preset(n) for n in ("perona_malik", "perona_malik_unet",
+    pm, unet, discs = (spec.protocol(n) for n in ("perona_malik", "perona_malik_unet",
                                                 "deconvolution"))
     # Sect. 5.2: STL-10, 90,000 / 10,000 images of 96x96, PM 4 x 0.1, lambda 0.2, 18 epochs,
     # batch 16, Adam 2e-3 -> 4e-6 (DiffNet), 5e-4 -> 2e-5 (U-Net); DiffNet-5 with K = 4.
@@ -42,7 +42,7 @@ def test_the_paper_protocols_are_the_papers_numbers():
     assert (discs.data.heat_time, discs.model.num_layers, discs.train.epochs) == (1.0, 3, 1000)
     assert (discs.train.lr_init, discs.train.lr_final) == (4e-4, 1e-6)
     # Sect. 6.2 trains the Sect. 5.2 DiffNet: the same runs, the same folders.
-    assert spec.preset("interpretation") == pm
+    assert spec.protocol("interpretation") == pm
 
 
 def test_equal_specs_have_equal_digests_and_any_change_changes_the_folder():
@@ -103,7 +103,7 @@ def test_invalid_specs_are_refused_naming_the_field(change, message):
 def test_a_colour_diffnet_needs_a_channel_mixing_and_a_grey_one_none():
     with pytest.raises(ValueError, match="channel_mixing 'none' or 'full' for a DiffNet on colour"):
         small(channels=3, pm_coupling="shared")
-    colour = spec.preset("perona_malik").replace(
+    colour = spec.protocol("perona_malik").replace(
         data={"source": "synthetic", "channels": 3, "pm_coupling": "shared"},
         model={"channel_mixing": "full"})
     assert colour.folder_name.startswith("diffnet_pm_inverse_synthetic_rgb_")
@@ -113,7 +113,7 @@ def test_a_colour_diffnet_needs_a_channel_mixing_and_a_grey_one_none():
 
 def test_a_unet_needs_an_image_size_its_levels_divide():
     with pytest.raises(ValueError, match="divisible by 16 for a U-Net of 5 levels. Received 40"):
-        spec.preset("perona_malik_unet").replace(data={"source": "synthetic", "image_size": 40})
+        spec.protocol("perona_malik_unet").replace(data={"source": "synthetic", "image_size": 40})
 
 
 @pytest.mark.parametrize("edit, message", [
@@ -136,8 +136,8 @@ def test_a_damaged_spec_file_is_named(tmp_path):
         spec.RunSpec.load(path)
 
 
-def test_unknown_presets_and_sections_are_named():
-    with pytest.raises(ValueError, match="Unknown preset 'paper'"):
-        spec.preset("paper")
+def test_unknown_protocols_and_sections_are_named():
+    with pytest.raises(ValueError, match="Unknown protocol 'paper'"):
+        spec.protocol("paper")
     with pytest.raises(ValueError, match=r"Unknown run spec sections \['optimiser'\]"):
         small().replace(optimiser={"epochs": 1})

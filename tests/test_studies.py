@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 from absl import app
 
-from diffnet_tf import datasets, plotting, runs, spec
-from experiments import cli, generalisation, interpretation, perona_malik
+from diffnet_tf import plotting, runs, spec
+from diffnet_tf.pairs import make_pairs, run_pairs
+from diffnet_tf.cli.startup import parse
+from experiments import generalisation, interpretation, perona_malik
 
 TINY = ["--dataset=synthetic", "--epochs=1", "--layers=1", "--estimator_depth=2",
         "--batch_size=4", "--verbose=0"]
@@ -18,7 +20,7 @@ STUDY = "pm_inverse_synthetic_noise0"
 
 
 def run(module, *args):
-    return module.main(cli.parse(module.FLAGS, ["prog", *args]))
+    return module.main(parse(module.FLAGS, ["prog", *args]))
 
 
 class Interrupted(Exception):
@@ -69,10 +71,9 @@ def test_generalisation_cells_are_runs_that_resume_after_an_interrupt(tmp_path, 
     assert (study_dir / "fig10_psnr_vs_size.png").exists()
 
     # Early stopping validates on the train images right after the training set, not test.
-    train_inputs, _ = datasets.make_pairs(calls[0][0].data, "train", 12, tmp_path / "data",
-                                          verbose=0)
+    train_inputs, _ = make_pairs(calls[0][0].data, "train", 12, tmp_path / "data", verbose=0)
     for run_spec, _, pools in calls[1:]:
-        pairs = datasets.run_pairs(run_spec.data, pools=pools)
+        pairs = run_pairs(run_spec.data, pools=pools)
         n = run_spec.data.train_size
         np.testing.assert_array_equal(pairs.validation[0], train_inputs[n : n + 4])
         np.testing.assert_array_equal(pairs.train[0], train_inputs[:n])
@@ -171,7 +172,7 @@ def test_interpretation_rejects_bad_flags(tmp_path, extra, message):
 
 
 def test_fig10_is_titled_by_the_setting_not_the_study_folder():
-    data = spec.preset("generalisation").replace(data={"noise": 0.01}).data
+    data = spec.protocol("generalisation").replace(data={"noise": 0.01}).data
     title = generalisation.fig10_title(data)
     assert title.startswith("Fig. 10: invert Perona-Malik diffusion") and "pm_" not in title
     assert "noise 0.01" in title and data.source in title

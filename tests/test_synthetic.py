@@ -1,15 +1,10 @@
 """The synthetic sources: the dead-leaves default and the discs (Sect. 5.1)."""
 
-
 import numpy as np
 import pytest
 
 from diffnet_tf import synthetic
 
-
-# sha256 of synthetic_images(8, size=32, seed=3).tobytes(), computed with the grey-only
-# code of commit 4285598 (before `channels` existed) on x86-64, NumPy 2.4.6: the grey images
-# must stay the same bit for bit. (NumPy's float32 exp may round differently on another CPU.)
 GREY = np.array([0.2989, 0.5870, 0.1140], np.float32)  # ITU-R 601, as rgb2gray
 
 
@@ -81,7 +76,7 @@ def test_synthetic_images_reject_bad_channels(channels):
 
 
 def test_discs_lie_on_a_zero_background():
-    images = synthetic.discs(16, size=32, seed=2, max_discs=4)
+    images = synthetic.disc_images(16, size=32, seed=2, max_discs=4)
     assert images.shape == (16, 32, 32, 1) and images.dtype == np.float32
     peaks = images.max(axis=(1, 2, 3))
     assert (peaks >= 0.2).all() and (peaks <= 1).all() and peaks.std() > 0  # not rescaled
@@ -90,14 +85,14 @@ def test_discs_lie_on_a_zero_background():
     assert (background > 0.2).all() and (background < 1).all()
     levels = [len(np.unique(image)) for image in images]  # piecewise constant, 1-4 discs
     assert max(levels) <= 5 and min(levels) == 2 and max(levels) > 2
-    np.testing.assert_array_equal(images[5:], synthetic.discs(11, size=32, seed=2, start=5,
-                                                              max_discs=4))
+    np.testing.assert_array_equal(images[5:], synthetic.disc_images(11, size=32, seed=2,
+                                                                    start=5, max_discs=4))
 
 
 def test_one_disc_per_image_by_default():
     """The paper's data: one disc of radius size/16 .. size/4 and contrast 0.2 .. 1."""
     size = 64
-    images = synthetic.discs(64, size=size, seed=3)[..., 0]
+    images = synthetic.disc_images(64, size=size, seed=3)[..., 0]
     for image in images:
         values = np.unique(image)
         assert len(values) == 2 and values[0] == 0 and 0.2 <= values[1] <= 1
@@ -112,15 +107,15 @@ def test_one_disc_per_image_by_default():
 
 @pytest.mark.parametrize("max_discs", [0, -1, 1.5, True])
 def test_discs_reject_bad_max_discs(max_discs):
-    with pytest.raises(ValueError, match="max_discs >= 1"):
-        synthetic.discs(2, size=16, max_discs=max_discs)
+    with pytest.raises(ValueError, match="Expected max_discs to be an integer >= 1. Received"):
+        synthetic.disc_images(2, size=16, max_discs=max_discs)
 
 
-@pytest.mark.parametrize("make", [synthetic.synthetic_images, synthetic.discs])
+@pytest.mark.parametrize("make", [synthetic.synthetic_images, synthetic.disc_images])
 @pytest.mark.parametrize(
     "kwargs, match",
-    [({"n": -1}, "non-negative integer"), ({"n": 2.5}, "non-negative integer"),
-     ({"n": 2, "size": 4}, "size >= 8"), ({"n": 2, "start": -3}, "start")],
+    [({"n": -1}, "integer >= 0"), ({"n": 2.5}, "integer >= 0"),
+     ({"n": 2, "size": 4}, "image size to be an integer >= 8"), ({"n": 2, "start": -3}, "start")],
 )
 def test_generators_reject_bad_arguments(make, kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -130,6 +125,3 @@ def test_generators_reject_bad_arguments(make, kwargs, match):
 def test_generators_accept_zero_images():
     assert synthetic.synthetic_images(0, size=16).shape == (0, 16, 16, 1)
     assert synthetic.synthetic_images(0, size=16, channels=3).shape == (0, 16, 16, 3)
-
-
-# ---------------------------------------------------------------- STL-10

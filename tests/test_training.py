@@ -1,6 +1,7 @@
 """Training: the loss, the schedule, the per-epoch backup and resuming, divergence,
 evaluation and saved models."""
 
+import logging
 import subprocess
 import sys
 
@@ -9,21 +10,21 @@ import numpy as np
 import pytest
 
 from diffnet_tf import physics, spec
-from diffnet_tf.datasets import RunPairs
+from diffnet_tf.pairs import RunPairs
 from diffnet_tf.training import (
     EpochBackup,
     TrainingDiverged,
     backups,
     evaluate,
     fit,
-    l2norm_loss,
     learning_rate_schedule,
 )
+from diffnet_tf.losses import l2norm_loss
 from diffnet_tf.saving import load_model, save_model
 
 
 def tiny_spec(**train):
-    return spec.preset("perona_malik").replace(
+    return spec.protocol("perona_malik").replace(
         data=dict(source="synthetic", image_size=16, train_size=8, val_size=4, test_size=4),
         model=dict(num_layers=2, estimator_depth=2, width=4),
         train=dict(dict(epochs=2, batch_size=4, lr_init=1e-2, lr_final=1e-3), **train))
@@ -71,16 +72,17 @@ class RecordEpochs(keras.callbacks.Callback):
 
 
 @pytest.mark.slow
-def test_an_interrupted_fit_resumes_at_the_next_epoch_with_its_weights(tmp_path, capsys):
+def test_an_interrupted_fit_resumes_at_the_next_epoch_with_its_weights(tmp_path, caplog):
     pairs, run_spec = tiny_pairs(), tiny_spec(epochs=3)
     with pytest.raises(KeyboardInterrupt):
         fit(run_spec, pairs, tmp_path, verbose=0, callbacks=[Interrupt(0)])
     assert [epoch for epoch, _ in backups(tmp_path)] == [1]
     record = RecordEpochs()
+    caplog.set_level(logging.INFO, logger="diffnet_tf")
     model, summary, notes = fit(run_spec, pairs, tmp_path, verbose=2, callbacks=[record])
     assert record.epochs == [1, 2] and notes == []  # epoch index 1 is the second epoch
-    first_line = capsys.readouterr().out.splitlines()[0]
-    assert first_line == f"Resuming from the backup in {tmp_path}: 1 of 3 epochs done."
+    logged = [r.getMessage() for r in caplog.records if r.name == "diffnet_tf.training"]
+    assert logged == [f"Resuming from the backup in {tmp_path}: 1 of 3 epochs done."]
     assert summary["epochs_trained"] == 3 and summary["epochs_this_session"] == 2
     # the uninterrupted run ends with the same weights up to shuffling's randomness: at
     # least the optimizer went on counting from the backup (3 epochs of 2 steps)

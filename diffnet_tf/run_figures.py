@@ -1,10 +1,10 @@
 """The figures of a run folder, from its trained model and its data (`runs.execute`'s
 `figures` argument), and the figures that compare runs.
 
-    reconstructions(spec, model, pairs, folder)   Figs. 6/7 (Sect. 5.2) and samples.npz
-    discs(spec, model, pairs, folder)             Figs. 4 and 5 (Sect. 5.1)
-    comparison(folder, other_folder, path)  Figs. 8/9: two runs' reconstructions side by side
-    interpretation(...)                     Figs. 11-13 (Sect. 6.2)
+    reconstructions(spec, model, pairs, folder)      Figs. 6/7 (Sect. 5.2) and samples.npz
+    disc_deconvolution(spec, model, pairs, folder)   Figs. 4 and 5 (Sect. 5.1)
+    comparison(folder, other_folder, path)   Figs. 8/9: two runs' reconstructions side by side
+    interpretation(...)                      Figs. 11-13 (Sect. 6.2)
 """
 
 from pathlib import Path
@@ -41,7 +41,7 @@ def reconstructions(spec, model, pairs, folder):
                              psnr, input_psnr, setting(spec))
 
 
-def discs(spec, model, pairs, folder):
+def disc_deconvolution(spec, model, pairs, folder):
     """Figs. 4 and 5 for the first test disc: the disc and its blurred version with their
     Fourier magnitudes, the states F_0..F_K with theirs, and every layer's filter maps."""
     blurred, disc = pairs.test[0][:1], pairs.test[1][:1]
