@@ -28,6 +28,8 @@ setup(
         "Pillow>=10.1",  # PNG panels for TensorBoard; a scalable default font
         "absl-py",
     ],
+    # the studies' executors (--executor=ray, --executor=slurm: diffnet_tf.launch);
     # jax (CPU): the tests that load a model saved under JAX in TensorFlow and back
-    extras_require={"test": ["pytest", "jax"]},
+    extras_require={"ray": ["ray>=2.9"], "slurm": ["submitit>=1.5"],
+                    "test": ["pytest", "jax", "ray>=2.9", "submitit>=1.5"]},
 )

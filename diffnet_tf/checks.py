@@ -62,9 +62,9 @@ def check_image_batch(x, name="input", channels=1):
     check_float_dtype(x.dtype, name)
 
 
-def check_number(value, name, minimum=None, positive=False):
+def check_number(value, name, minimum=None, positive=False, maximum=None):
     """Raises unless `value` is a finite real number (not NaN, not +-inf, not a bool),
-    >= `minimum` where one is given and > 0 where `positive`.
+    >= `minimum` and <= `maximum` where they are given and > 0 where `positive`.
 
     Returns:
         `value` as a float.
@@ -76,6 +76,8 @@ def check_number(value, name, minimum=None, positive=False):
         raise ValueError(f"Expected {name} > 0. Received {value!r}.")
     if minimum is not None and value < minimum:
         raise ValueError(f"Expected {name} >= {minimum}. Received {value!r}.")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"Expected {name} <= {maximum}. Received {value!r}.")
     return float(value)
 
 

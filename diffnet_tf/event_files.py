@@ -1,5 +1,6 @@
 """TensorBoard event files written with the `tensorboard` package alone (no TensorFlow),
-so a run logs on every Keras backend."""
+so a run logs on every Keras backend; a resumed run's writer voids what the run had logged
+from its resume step on (TensorBoard's purge)."""
 
 import io
 import itertools
@@ -16,6 +17,9 @@ from tensorboard.plugins.scalar import metadata as scalar_metadata
 from tensorboard.summary.writer.record_writer import RecordWriter
 from tensorboard.util import tensor_util
 
+from diffnet_tf.checks import check_integer
+from diffnet_tf.files import writing
+
 # Tells apart event files opened in the same second; zero-padded, so that TensorBoard,
 # which reads a run's files in the order of their names, reads them in opening order.
 _FILE_NUMBERS = itertools.count()
@@ -30,20 +34,41 @@ class SummaryWriter:
     form; its EventAccumulator reads them as Tensors). Each write goes to the file at
     once, so TensorBoard sees it without a flush. Files are written through the
     tensorboard package's own file layer: local folders (tested), and s3:// or fsspec
-    URLs where that layer supports them (untested here).
+    URLs where that layer supports them (untested here). A failed write (a full disk, a
+    read-only folder) raises `files.WriteFailed` naming the event file.
+
+    With a `purge_step`, the file begins with TensorBoard's session start marker (a
+    SessionLog START event at that step, as torch's `SummaryWriter(purge_step=...)` writes).
+    TensorBoard takes a run's first marker for the start of its first session and each
+    later one for a restart: it discards the events of every tag of the run (this folder)
+    at steps >= purge_step read before the marker, so a run killed after step T + k and
+    resumed from step T shows each step once, with the values logged after the resume.
+    So give every writer of a run a purge_step, its first included. (TensorBoard's fast
+    loader, its default where available, keeps only the later value of a step that a tag
+    repeats, marker or not.)
 
     Args:
         log_dir: folder of the event file (created); one folder is one run in TensorBoard.
+        purge_step: optional first step this writer will write; the run's earlier events
+            at steps >= purge_step are void.
     """
 
-    def __init__(self, log_dir):
-        gfile.makedirs(log_dir)
+    def __init__(self, log_dir, purge_step=None):
+        if purge_step is not None:
+            check_integer(purge_step, "purge_step", minimum=0)
         name = (f"events.out.tfevents.{int(time.time()):010d}.{socket.gethostname()}."
                 f"{os.getpid()}.{next(_FILE_NUMBERS):06d}")
         self.log_dir = log_dir
-        self._records = RecordWriter(gfile.GFile(os.path.join(log_dir, name), "wb"))
+        self.path = os.path.join(log_dir, name)
+        with writing(log_dir):
+            gfile.makedirs(log_dir)
+        self._records = RecordWriter(gfile.GFile(self.path, "wb"))
         self._tags = set()
         self._write(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2"))
+        if purge_step is not None:
+            start = event_pb2.SessionLog(status=event_pb2.SessionLog.START)
+            self._write(event_pb2.Event(wall_time=time.time(), step=int(purge_step),
+                                        session_log=start))
 
     def scalar(self, tag, value, step, description=None):
         """Writes one point of the curve `tag`.
@@ -87,10 +112,13 @@ class SummaryWriter:
         self._write(event_pb2.Event(wall_time=time.time(), step=int(step), summary=summary))
 
     def _write(self, event):
-        self._records.write(event.SerializeToString())
+        with writing(self.path):
+            self._records.write(event.SerializeToString())
 
     def flush(self):
-        self._records.flush()
+        with writing(self.path):
+            self._records.flush()
 
     def close(self):
-        self._records.close()
+        with writing(self.path):
+            self._records.close()

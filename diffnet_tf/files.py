@@ -1,15 +1,48 @@
 """Files that are whole or absent: the package's one atomic writer (a temporary file in the
-same folder, then a rename; models, backups, JSON, pair caches and images all go through
-it), the removal of the temporaries a killed writer left, JSON reads whose errors name the
-file, and writable-folder checks. A leaf module."""
+same folder, then a rename; models, backups, JSON, pair caches, images and figures all go
+through it), the one error of every failed write (WriteFailed, naming the user's path and
+the reason), the removal of the temporaries a killed writer left, JSON reads whose errors
+name the file, and writable-folder and free-space checks. A leaf module."""
 
+import contextlib
+import errno
 import json
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 
 _TEMPORARY = re.compile(r"\.[^.]*\.\d+\.tmp(\..*)?")  # replace_atomically's: .model.81.tmp.keras
+
+
+class WriteFailed(OSError):
+    """A file or folder that could not be written (a full disk, a read-only folder, a path
+    that is a folder): the message names the user's path, never a temporary's, and the
+    reason. Every write of the package raises it in place of the OSError; the programs end
+    it with its message and exit status 1.
+
+    Args:
+        path: the path the user chose (the final file or folder).
+        error: the OSError met while writing it.
+    """
+
+    def __init__(self, path, error):
+        reason = getattr(error, "strerror", None) or str(error)
+        super().__init__(f"Could not write {str(path)!r}: {reason}.")
+        self.errno = getattr(error, "errno", None)
+        self.path = str(path)
+
+
+@contextlib.contextmanager
+def writing(path):
+    """Within it, an OSError becomes a WriteFailed naming `path` (see WriteFailed)."""
+    try:
+        yield
+    except WriteFailed:
+        raise
+    except OSError as error:
+        raise WriteFailed(path, error) from error
 
 
 def replace_atomically(path, write):
@@ -18,22 +51,51 @@ def replace_atomically(path, write):
     A kill at any instant leaves the old file or the new one, never a partial one. The
     temporary file sits in the same folder (a rename across file systems is not atomic)
     and keeps `path`'s suffixes, since some writers check them ('.keras', '.weights.h5').
+    A failed write (a full disk, a read-only folder, `path` a folder) removes the
+    temporary file and raises a WriteFailed naming `path`.
 
     Args:
         path: the final path.
         write: a function writing the file it is given.
+
+    Raises:
+        WriteFailed: the OSError met while writing, fsyncing or renaming.
     """
     path = Path(path)
     temporary = path.with_name(f".{path.name.split('.')[0]}.{os.getpid()}.tmp"
                                + "".join(path.suffixes))
     try:
-        write(temporary)
-        with open(temporary, "rb") as file:
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
+        with writing(path):
+            write(temporary)
+            with open(temporary, "rb") as file:
+                os.fsync(file.fileno())
+            os.replace(temporary, path)
     except BaseException:
-        temporary.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a read-only folder holds none
+            temporary.unlink(missing_ok=True)
         raise
+
+
+def make_folder(path):
+    """Creates the folder `path` and its parents where missing; returns it as a Path.
+
+    Raises:
+        WriteFailed: it cannot be made (a file in the way, a read-only file system).
+    """
+    path = Path(path)
+    with writing(path):
+        path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def check_free_space(path, needed):
+    """Raises a WriteFailed naming `path` unless the file system of its folder has `needed`
+    bytes free: for writers that must not meet a full disk (h5py's C library may crash the
+    process on one)."""
+    free = shutil.disk_usage(Path(path).parent).free
+    if free < needed:
+        raise WriteFailed(path, OSError(errno.ENOSPC, f"No space left on device ({free:,} "
+                                                      f"bytes free, about {needed:,} needed)"))
 
 
 def remove_temporaries(folder):

@@ -4,7 +4,8 @@ Images come back as float32 (H, W, C), C in {1, 3}: PNG/JPEG divided by the full
 the file's bit depth, alpha dropped, EXIF orientation applied (phone photographs come out
 upright). Pillow reads and writes 8-bit PNG and JPEG; it truncates 16-bit colour PNGs to
 8 bits, so every 16-bit PNG goes through the small NumPy + zlib codec in `png16`.
-Writes are atomic (`files.replace_atomically`). No TensorFlow.
+Writes are atomic (`files.replace_atomically`: a failed one raises `files.WriteFailed`).
+No TensorFlow.
 """
 
 import dataclasses
@@ -16,7 +17,7 @@ import numpy as np
 import PIL.Image
 
 from diffnet_tf import png16
-from diffnet_tf.files import replace_atomically
+from diffnet_tf.files import make_folder, replace_atomically
 
 FORMATS = (".png", ".jpg", ".jpeg", ".npy")
 BIT_DEPTHS = (8, 16)
@@ -143,12 +144,17 @@ def read_image(path):
 
     Raises:
         FileNotFoundError: no file at `path`.
-        ValueError: an unknown extension, an unreadable file, an empty image, or a .npy
-            array of another shape, a non-numeric dtype or with NaN/inf values.
+        ValueError: an unknown extension, a folder or unreadable file, an empty image,
+            or a .npy array of another shape, a non-numeric dtype or with NaN/inf values.
     """
     extension = _check_extension(path)
-    data = pathlib.Path(path).read_bytes()
     source = repr(os.fspath(path))
+    try:
+        data = pathlib.Path(path).read_bytes()
+    except FileNotFoundError:
+        raise
+    except OSError as error:  # a folder, a file we may not read
+        raise ValueError(f"Could not read an image from {source}: {error.strerror}.") from error
     try:
         if extension == ".npy":
             array = np.load(io.BytesIO(data), allow_pickle=False)
@@ -204,6 +210,8 @@ def write_image(path, image, bit_depth=None):
     Raises:
         ValueError: an unknown extension, a non-float, empty or non-finite image of another
             shape, a bit depth not in `BIT_DEPTHS`, or 16 bits with JPEG.
+        files.WriteFailed: the file cannot be written (a full disk, a read-only folder,
+            `path` a folder); nothing is left half-written.
     """
     extension = _check_extension(path)
     image = np.asarray(image)
@@ -229,6 +237,5 @@ def write_image(path, image, bit_depth=None):
             data = png16.encode(pixels)
         else:
             data = _encode_pillow(pixels, extension)
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(pathlib.Path(path).parent)
     replace_atomically(path, lambda temporary: temporary.write_bytes(data))

@@ -1,5 +1,6 @@
-"""Image quality measures: PSNR (per image and the released code's batch form), relative
-l2 error and SSIM, plus a Keras metric for `model.compile(metrics=[...])`.
+"""Image quality measures: PSNR (per image, and the released code's batch form over a set
+and over each 16-image batch), relative l2 error (per image, and over a whole set as the
+released code's) and SSIM, plus a Keras metric for `model.compile(metrics=[...])`.
 
 All take (B, H, W, C) float batches, any number of channels C: a per-image value pools all
 of an image's pixels and channels. keras.ops only, so they run on every backend. A leaf
@@ -16,6 +17,7 @@ IMAGE_AXES = (1, 2, 3)
 # SSIM as tf.image.ssim (Wang et al. 2004): Gaussian window, stabilising constants k1, k2.
 SSIM_WINDOW, SSIM_SIGMA = 11, 1.5
 SSIM_K1, SSIM_K2 = 0.01, 0.03
+RELEASED_BATCH = 16  # the released code's test batch (PSNR and relative error every 20 steps)
 
 
 @keras.saving.register_keras_serializable(package="diffnet_tf")
@@ -73,6 +75,40 @@ def relative_l2(y_true, y_pred):
     return error / ops.sqrt(ops.sum(ops.square(y_true), axis=IMAGE_AXES))
 
 
+def relative_l2_set(y_true, y_pred):
+    """Relative l2 error of a whole set, ||y_true - y_pred||_F / ||y_true||_F over all
+    images together: the released code's relative error (over its batch) and the paper's
+    2.5e-4 for the discs (Sect. 5.1). NumPy float64.
+
+    Args:
+        y_true: (B, H, W, C) reference images.
+        y_pred: (B, H, W, C) estimates.
+
+    Returns:
+        float.
+    """
+    y_true, y_pred = (np.asarray(ops.convert_to_numpy(a), np.float64) for a in (y_true, y_pred))
+    return float(np.linalg.norm(y_true - y_pred) / np.linalg.norm(y_true))
+
+
+def released_batch_psnrs(y_true, y_pred, batch_size=RELEASED_BATCH):
+    """The released code's PSNR (`batch_psnr`) of each batch of `batch_size` consecutive
+    images, as it logged for test batches of 16; a set smaller than one batch is one batch,
+    and images after the last whole batch are left out.
+
+    Args:
+        y_true: (N, H, W, C) reference images.
+        y_pred: (N, H, W, C) estimates.
+        batch_size: images per batch.
+
+    Returns:
+        (number of batches,) float64 array, in dB.
+    """
+    starts = range(0, max(len(y_true) - batch_size, 0) + 1, batch_size)
+    return np.array([float(ops.convert_to_numpy(batch_psnr(
+        y_true[i : i + batch_size], y_pred[i : i + batch_size]))) for i in starts])
+
+
 def _gaussian_window(channels):
     """The SSIM window for a depthwise convolution of `channels` maps: (11, 11, channels, 1),
     a Gaussian of standard deviation 1.5 pixels summing to 1 (tf.image.ssim's)."""
@@ -128,14 +164,22 @@ def image_quality(targets, estimates):
 
     Returns:
         {'psnr_mean', 'psnr_std' (over images), 'psnr_batch' (the released code's form over
-        the whole set), 'relative_l2_mean', 'ssim_mean'}.
+        the whole set), 'psnr_batch16_mean', 'psnr_batch16_min', 'psnr_batch16_max' (the
+        released code's form over each 16-image batch, `released_batch_psnrs`),
+        'relative_l2_mean' (over images), 'relative_l2_set' (`relative_l2_set`),
+        'ssim_mean'}.
     """
     per_image = np.asarray(ops.convert_to_numpy(psnr(targets, estimates)))
+    batches = released_batch_psnrs(targets, estimates)
     return {
         "psnr_mean": float(per_image.mean()),
         "psnr_std": float(per_image.std()),
         "psnr_batch": float(ops.convert_to_numpy(batch_psnr(targets, estimates))),
+        "psnr_batch16_mean": float(batches.mean()),
+        "psnr_batch16_min": float(batches.min()),
+        "psnr_batch16_max": float(batches.max()),
         "relative_l2_mean": float(np.mean(ops.convert_to_numpy(relative_l2(targets, estimates)))),
+        "relative_l2_set": relative_l2_set(targets, estimates),
         "ssim_mean": float(np.mean(ops.convert_to_numpy(ssim(targets, estimates)))),
     }
 

@@ -5,11 +5,14 @@ an atomic save.
 
 holding `inputs`, `targets` (float32 (n, H, W, C)), `complete` (the whole split) and
 `sha256` (of the shapes and the arrays). A file is written whole or not at all
-(`files.replace_atomically`), and a damaged one is detected, reported and deleted. NumPy
-only.
+(`files.replace_atomically`), and a damaged one is detected, reported and deleted. A file
+is never replaced by a shorter one: processes that write the same cache at once (a study's
+cells on several workers) check and write it under an flock on <file>.lock. NumPy only.
 """
 
+import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import json
 import warnings
@@ -20,16 +23,18 @@ import numpy as np
 
 from diffnet_tf import protocols
 from diffnet_tf.checks import check_choice
-from diffnet_tf.files import replace_atomically
+from diffnet_tf.files import make_folder, replace_atomically, writing
 
-FORMAT = 3  # bump when the generated numbers change
+FORMAT = 4  # bump when the generated numbers change; 4: heat in true float32 on every
+# device (before it, a GPU made the disc data in TF32), the same data on every machine
 _RUN_SIZES = ("train_size", "val_size", "test_size", "validation")
 
 
 def cache_key(data, split):
-    """What identifies a split's pairs: every `spec.DataSpec` field that changes the numbers,
-    the split and the format; not the run's sizes, which only say how many of the split's
-    first images are used.
+    """What identifies a split's pairs: every `spec.DataSpec` field that changes the numbers
+    (the heat solver among them), the split and the format; not the run's sizes, which only
+    say how many of the split's first images are used, nor the training precision: the
+    physics is true float32 on every device (FORMAT 4), so its pairs are the same anywhere.
 
     Returns:
         A JSON-ready dict.
@@ -78,8 +83,35 @@ def load(path):
     return None
 
 
+def stored_count(path):
+    """(pairs held, complete) of the cache file at `path`, from its headers alone (no array
+    is read), or None when there is none or its headers do not read."""
+    readers = {(1, 0): np.lib.format.read_array_header_1_0,
+               (2, 0): np.lib.format.read_array_header_2_0}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            with archive.open("inputs.npy") as member:
+                shape = readers[np.lib.format.read_magic(member)](member)[0]
+            with archive.open("complete.npy") as member:
+                return shape[0], bool(np.lib.format.read_array(member))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return None
+
+
+@contextlib.contextmanager
+def _locked(path):
+    """Holds an exclusive flock on <path>.lock (waiting for another writer of `path`)."""
+    lock_path = path.with_name(f"{path.name}.lock")
+    with writing(lock_path):
+        lock = open(lock_path, "a")
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def save(path, inputs, targets, complete):
     """Stores pairs at `path` with their checksum, atomically; creates the cache folder.
+    A file there holding more pairs, or the whole split where these are not, is kept.
 
     Args:
         path: the cache file (`cache_path`).
@@ -87,11 +119,14 @@ def save(path, inputs, targets, complete):
         complete: the arrays hold the whole split.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent)
 
     def write(temporary):
         with open(temporary, "wb") as file:
             np.savez(file, inputs=inputs, targets=targets, complete=complete,
                      sha256=_digest(inputs, targets))
 
-    replace_atomically(path, write)
+    with _locked(path):
+        held = stored_count(path)
+        if held is None or not (held[0] > len(inputs) or held[1] > complete):
+            replace_atomically(path, write)

@@ -173,6 +173,13 @@ class RunPairs:
     test: tuple
 
 
+def pool_sizes(data):
+    """{'train': n, 'test': m}: how many of each split's first pairs a run of `data` (a
+    `spec.DataSpec`) reads: its training (and 'train_tail' validation) and test images."""
+    tail = data.validation == "train_tail"
+    return {"train": data.train_size + data.val_size * tail, "test": data.test_size}
+
+
 def run_pairs(data, data_dir="data", verbose=1, download=False, pools=None):
     """The training, validation and test pairs of a run (`spec.DataSpec`).
 
@@ -190,7 +197,7 @@ def run_pairs(data, data_dir="data", verbose=1, download=False, pools=None):
         A RunPairs.
     """
     tail = data.validation == "train_tail"
-    needed = {"train": data.train_size + data.val_size * tail, "test": data.test_size}
+    needed = pool_sizes(data)
     if pools is None:
         pools = [make_pairs(data, split, n, data_dir, verbose=verbose, download=download)
                  for split, n in needed.items()]

@@ -1,10 +1,12 @@
 """The images TensorBoard shows for a run, drawn with PIL: one validation sample
 (input | output | target | residual) and one layer's filter maps (Fig. 11).
 
-Every colour scale is fixed, so epochs, layers and runs compare: images on plotting's grey
-range [0, 1] (clipped), the signed residual target - output and the filter maps on
-symmetric scales of plotting's diverging colour map (blue negative, white zero, red
-positive), each drawn as a colour bar with ticks inside the image.
+Images are on plotting's fixed grey range [0, 1] (clipped) and the signed residual target -
+output on a fixed symmetric scale, so epochs and runs compare. Filter maps take values from
+about 0.01 to 100 (between layers, epochs and models), so each is shown on its own
+symmetric scale (`readable_scale`), as the paper's Figs. 11-12 show each on its own scale.
+Signed values use plotting's diverging colour map (blue negative, white zero, red
+positive); every scale is drawn as a colour bar with ticks inside the image.
 """
 
 import functools
@@ -69,6 +71,31 @@ def diverging_image(values, scale):
     return _diverging_table()[np.rint((fraction + 1.0) * 127).astype(np.int32)]
 
 
+def readable_scale(values, percentile=99.0):
+    """The half-width of a symmetric colour scale that shows `values`: their `percentile`-th
+    percentile of |value| rounded up to 1, 2, 3 or 5 times a power of ten, so at most
+    100 - percentile % of the finite values saturate and the colour bar's ticks read
+    easily (0.2, not 0.1837); 1 when no finite value is non-zero.
+
+    Args:
+        values: an array of any shape (non-finite values are ignored).
+        percentile: in (0, 100].
+
+    Returns:
+        A positive float, e.g. 0.05.
+    """
+    percentile = check_number(percentile, "percentile", positive=True, maximum=100)
+    magnitudes = np.abs(np.asarray(values, np.float64))
+    magnitudes = magnitudes[np.isfinite(magnitudes)]
+    high = float(np.percentile(magnitudes, percentile)) if magnitudes.size else 0.0
+    if high == 0.0:
+        return 1.0
+    exponent = math.floor(math.log10(high))
+    steps = (float(f"{m}e{exponent}") for m in (1, 2, 3, 5, 10))  # decimal: 0.2, not 0.2000...04
+    # within float32 rounding of a step stays on it (0.1 in float32 is 0.10000000149)
+    return next(s for s in steps if s >= high * (1 - 1e-6))  # 10 ** (exponent + 1) > high
+
+
 def sample_panel(inputs, output, target, residual_scale=0.05):
     """One image of one sample: input | output | target | residual side by side.
 
@@ -111,18 +138,20 @@ def sample_panel(inputs, output, target, residual_scale=0.05):
     ]])
 
 
-def filter_panel(zeta, scale=1.0, caption=""):
+def filter_panel(zeta, scale=None, caption=""):
     """One image of one layer's filter maps for one image: zeta_1 (top), zeta_2 (left),
     zeta_3 (bottom) in the first row, zeta_4 (right), zeta_5 (centre) and the smoothing
     part S = zeta_1 + zeta_2 + zeta_3 + zeta_4 - zeta_5 (eq. 2.26, Fig. 11) in the second,
-    all on the fixed diverging scale [-scale, scale], drawn as a colour bar with ticks.
+    each beside the colour bar of its symmetric diverging scale (ticks: +scale, 0, -scale).
 
     Args:
         zeta: (H, W, 5 * n) filter maps grouped by stencil position (top, left, bottom,
             right, centre; `stencil.apply_stencil`): the first stencil's five maps are
             shown, zeta[..., k * n] (channel 0's, or channel 0 from channel 0 when
             coupled).
-        scale: positive half-width of the colour scale.
+        scale: None: each map on its own scale, `readable_scale` of its values (the
+            paper's Figs. 11-12); a positive number: every map on the fixed scale
+            [-scale, scale].
         caption: text (lines separated by newlines) at the end of the first row.
 
     Returns:
@@ -134,18 +163,19 @@ def filter_panel(zeta, scale=1.0, caption=""):
             "Expected filter maps of shape (H, W, 5 * n) (five maps per channel). "
             f"Received shape {zeta.shape}."
         )
-    scale = check_number(scale, "scale", positive=True)
+    if scale is not None:
+        scale = check_number(scale, "scale", positive=True)
     first = zeta[..., :: zeta.shape[-1] // 5]  # the first stencil's five maps
     smoothing, _ = decompose_filters(first)
     maps = [first[..., k] for k in range(5)] + [smoothing]
     zoom = _zoom(smoothing.shape)
-    tiles = [(title, _enlarge(diverging_image(m, scale), zoom), ())
-             for title, m in zip(FILTER_TITLES, maps)]
-    height = tiles[0][1].shape[0]
-    blank = np.full((height, 1, 3), 255, np.uint8)  # the caption's column: its text only
-    bar = diverging_image(_bar(scale, -scale, height), scale)
-    return _layout([tiles[:3] + [(caption, blank, ())],
-                    tiles[3:] + [("", bar, _signed_ticks(scale))]])
+    tiles = []
+    for title, values in zip(FILTER_TITLES, maps):
+        own = scale or readable_scale(values)
+        tile = _with_bar(_enlarge(diverging_image(values, own), zoom), own)
+        tiles.append((title, tile, _signed_ticks(own)))
+    blank = np.full((tiles[0][1].shape[0], 1, 3), 255, np.uint8)  # the caption's column
+    return _layout([tiles[:3] + [(caption, blank, ())], tiles[3:]])
 
 
 def _zoom(shape):
@@ -161,6 +191,13 @@ def _enlarge(rgb, zoom):
 def _bar(top, bottom, height):
     """(height, BAR_WIDTH) values from `top` to `bottom`, the body of a colour bar."""
     return np.repeat(np.linspace(top, bottom, height)[:, None], BAR_WIDTH, axis=1)
+
+
+def _with_bar(tile, scale):
+    """An RGB tile of signed values with the colour bar of its scale on its right."""
+    height = tile.shape[0]
+    gap = np.full((height, GAP // 2, 3), 255, np.uint8)
+    return np.concatenate([tile, gap, diverging_image(_bar(scale, -scale, height), scale)], axis=1)
 
 
 def _signed_ticks(scale):

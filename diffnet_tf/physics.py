@@ -2,9 +2,11 @@
 the measurement noise.
 
 The solvers take (B, H, W, C) float images of any H, W and return float32 tensors of the
-active Keras backend; they use `keras.ops` only and build their explicit steps from the one
-stencil in `diffnet_tf.stencil`. Explicit steps check the CFL bound dt * max(diffusivity) <=
-1/4 of the 2-D unit grid (Sect. 2.1, eq. 2.10). Channels: heat acts on each channel;
+active Keras backend, true float32 on every device; they use `keras.ops` only, build their
+explicit steps from the one stencil in `diffnet_tf.stencil` and their exact and implicit
+heat steps in the Laplacian's eigenbasis (`diffnet_tf.spectral`). Explicit steps check the
+CFL bound dt * max(diffusivity) <= 1/4 of the 2-D unit grid (Sect. 2.1, eq. 2.10).
+Channels: heat acts on each channel;
 Perona-Malik on each channel ('channelwise') or with one diffusivity for all channels
 ('shared', from the mean over channels of the squared gradient magnitude, as in colour
 Perona-Malik after Sapiro-Ringach and Tschumperle-Deriche), so identical channels give the
@@ -18,8 +20,14 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from keras import ops
 
-from diffnet_tf import protocols
-from diffnet_tf.checks import check_choice, check_image_batch, check_integer, check_number
+from diffnet_tf import protocols, spectral
+from diffnet_tf.checks import (
+    BOUNDARIES,
+    check_choice,
+    check_image_batch,
+    check_integer,
+    check_number,
+)
 from diffnet_tf.stencil import apply_stencil, neighbours
 
 CFL_BOUND = 0.25  # dt * max diffusivity for a stable explicit step on the unit 2-D grid
@@ -51,14 +59,16 @@ COUPLINGS = ("shared", "channelwise")
 
 
 def check_cfl(dt, max_diffusivity=1.0):
-    """Raises a ValueError if an explicit step of size `dt` violates the CFL bound."""
-    check_number(dt, "dt")
+    """Raises a ValueError if an explicit step of size `dt` violates the CFL bound; returns
+    dt as a float."""
+    dt = check_number(dt, "dt")
     if dt <= 0 or dt * max_diffusivity > CFL_BOUND:
         raise ValueError(
             f"Unstable explicit step: expected 0 < dt * max diffusivity <= {CFL_BOUND} "
             f"(the CFL bound on the unit 2-D grid). Received dt={dt} with max diffusivity "
             f"{max_diffusivity}, product {dt * max_diffusivity}."
         )
+    return dt
 
 
 def check_perona_malik_arguments(steps, dt, lam, convention, diffusivity, coupling):
@@ -143,63 +153,86 @@ def perona_malik(u, steps=protocols.PM_STEPS, dt=protocols.PM_DT, lam=protocols.
     return u
 
 
-def neumann_laplacian_eigenvalues(n):
-    """Eigenvalues of minus the 1-D discrete Neumann Laplacian, in DCT-II order (float64).
-
-    The matrix tridiag(1, -2, 1) with -1 in both corners (the stencil with a mirrored
-    neighbour) is diagonalised by the DCT-II; its k-th eigenvalue is -(2 - 2 cos(pi k / n)).
-    """
-    return 2.0 - 2.0 * np.cos(math.pi * np.arange(n) / n)
+HEAT_METHODS = ("exact", "explicit", "implicit")
+EXPLICIT_DT = 0.2  # the default largest explicit heat step (stable: <= CFL_BOUND)
 
 
-def dct_matrix(n):
-    """The orthonormal DCT-II matrix D (n, n), float64: D @ x is the DCT-II of x."""
-    k, i = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
-    matrix = np.sqrt(2.0 / n) * np.cos(math.pi * (i + 0.5) * k / n)
-    matrix[0] /= np.sqrt(2.0)
-    return matrix
+def heat_steps(t, method, dt=None):
+    """The number of equal steps `heat` takes: 1 for 'exact', ceil(t / dt) otherwise (dt
+    None: EXPLICIT_DT for 'explicit', t for 'implicit', i.e. one step); 0 when t = 0."""
+    check_choice(method, HEAT_METHODS, "method")
+    check_heat_arguments(t)
+    if method == "exact" or t == 0:
+        return int(method == "exact")
+    if method == "explicit":
+        dt = check_cfl(EXPLICIT_DT if dt is None else dt)
+    else:
+        dt = check_number(t if dt is None else dt, "dt", positive=True)
+    return math.ceil(t / dt - 1e-9)  # 1.0 / 0.1 is 10 steps, not 11
 
 
-def heat_propagator(n, t):
-    """exp(t L) for the 1-D Neumann Laplacian L of size n, float64 (n, n): D' exp(-t lambda) D."""
-    matrix = dct_matrix(n)
-    return (matrix.T * np.exp(-t * neumann_laplacian_eigenvalues(n))) @ matrix
+def heat_multipliers(eigenvalues, t, method="exact", dt=None):
+    """The eigenvalues of `heat`'s operator u(0) -> u(t), given those of minus the 2-D
+    Laplacian (lambda, any shape, float64): exp(-t lambda) for 'exact', (1 - tau lambda)^s
+    for s explicit steps of tau = t / s (eq. 2.10), (1 + tau lambda)^-s for implicit steps."""
+    steps = heat_steps(t, method, dt)
+    eigenvalues = np.asarray(eigenvalues, np.float64)
+    if method == "exact":
+        return np.exp(-t * eigenvalues)
+    tau = t / steps if steps else 0.0
+    return (1.0 - tau * eigenvalues if method == "explicit"
+            else 1.0 / (1.0 + tau * eigenvalues)) ** steps
 
 
-def heat(u, t=protocols.HEAT_TIME, method="exact", dt=0.2):
-    """Isotropic diffusion (gamma = 1) to time t with zero-Neumann boundary (eqs. 2.1, 4.5).
+def _spectral(u, t, method, dt, boundary):
+    """`heat` in the Laplacian's eigenbasis. 'exact' is separable, exp(t L) u =
+    P_H u P_W' with P_n = exp(t L_n) per axis (two products); implicit steps are not:
+    transform, scale by `heat_multipliers`, transform back (four)."""
+    if method == "exact":
+        rows, columns = (spectral.propagator(n, t, boundary) for n in u.shape[1:3])
+        return spectral.exact_product(columns, spectral.exact_product(rows, u, 1), 2)
+    scale = heat_multipliers(spectral.laplacian_eigenvalues(*u.shape[1:3], boundary), t,
+                             method, dt)
+    coefficients = spectral.transform(u, boundary)
+    coefficients = coefficients * ops.convert_to_tensor(scale[None, :, :, None], "float32")
+    return spectral.transform(coefficients, boundary, inverse=True)
 
-    Away from the boundary this approximates convolution with the Gaussian of standard
-    deviation sqrt(2 t) (eq. 2.3). Each channel diffuses on its own.
+
+def heat(u, t=protocols.HEAT_TIME, method="exact", dt=None, boundary="neumann"):
+    """Isotropic diffusion (gamma = 1) to time t (eq. 2.1), in true float32 on every device.
+
+    With zero-Neumann boundary (eq. 4.5) and away from the boundary this approximates
+    convolution with the Gaussian of standard deviation sqrt(2 t) (eq. 2.3). Each channel
+    diffuses on its own. L below is the 5-point Laplacian (eq. 4.1 with gamma = 1), the sum
+    of two 1-D Laplacians whose eigenbases are the DCT-II ('neumann') or the DST-I ('zero').
 
     Args:
         u: (B, H, W, C) float images.
         t: diffusion time T >= 0 (the disc experiment uses T = 1).
-        method: 'exact' solves the semi-discrete equation du/dt = L u exactly, with L the
-            5-point Neumann Laplacian: L is the sum of two 1-D Laplacians, each
-            diagonalised by the DCT-II, so u(t) = P_H u(0) P_W' with P_n = exp(t L_n)
-            (`heat_propagator`). 'explicit' takes ceil(t / dt) equal explicit steps
-            (eq. 2.10) of at most dt.
-        dt: the largest explicit step (0 < dt <= 1/4); used by 'explicit' only.
+        method: 'exact' solves the semi-discrete du/dt = L u exactly, u(t) = exp(t L) u(0),
+            in L's eigenbasis; 'explicit' takes ceil(t / dt) equal explicit steps
+            u <- u + tau L u (eq. 2.10) through the stencil; 'implicit' ceil(t / dt) equal
+            implicit steps u <- (I - tau L)^-1 u, in L's eigenbasis. These are the
+            isotropic solvers of the authors' AnisoDiff2d.m ('Iso', 'Explicit' and
+            'Implicit'), which use the zero exterior.
+        dt: the largest step; None: EXPLICIT_DT for 'explicit' (which needs dt <= 1/4),
+            t for 'implicit' (one step); unused by 'exact'.
+        boundary: 'neumann' (eq. 4.5: mass is conserved) or 'zero' (the exterior is zero,
+            as in AnisoDiff2d.m: mass leaves through the boundary).
 
     Returns:
         (B, H, W, C) float32 tensor.
     """
     u = _as_image_batch(u)
-    check_choice(method, ("exact", "explicit"), "method")
-    check_heat_arguments(t)
-    if method == "explicit":
-        check_cfl(dt)
-        steps = math.ceil(t / dt)
-        channels = u.shape[-1]
-        laplacian = ops.convert_to_tensor(np.repeat([1.0, 1.0, 1.0, 1.0, 4.0], channels),
-                                          "float32")  # eq. (4.1) with gamma = 1
-        for _ in range(steps):
-            u = apply_stencil(u, laplacian, t / steps, "neumann")
-        return u
-    rows, columns = (ops.convert_to_tensor(heat_propagator(n, t).astype(np.float32))
-                     for n in u.shape[1:3])
-    return ops.einsum("ij,bjkc,lk->bilc", rows, u, columns)
+    steps = heat_steps(t, method, dt)
+    check_choice(boundary, BOUNDARIES, "boundary")
+    if method != "explicit":
+        return _spectral(u, t, method, dt, boundary) if steps else u
+    laplacian = ops.convert_to_tensor(np.repeat([1.0, 1.0, 1.0, 1.0, 4.0], u.shape[-1]),
+                                      "float32")  # eq. (4.1) with gamma = 1
+    for _ in range(steps):
+        u = apply_stencil(u, laplacian, t / steps, boundary)
+    return u
 
 
 def add_noise(x, level, seed, start=0):

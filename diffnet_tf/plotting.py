@@ -17,6 +17,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from diffnet_tf.analysis import decompose_filters, fourier_magnitude
+from diffnet_tf.files import replace_atomically
 
 GREY_COLOURS = "gray"
 DIVERGING_COLOURS = "RdBu_r"  # signed maps: blue negative, near-white zero, red positive
@@ -127,7 +128,7 @@ def image_grid(rows, path, scales, column_titles=None, row_titles=None, title=No
         bar.ax.tick_params(labelsize=FONT - 1)
     if title:
         fig.suptitle(title, fontsize=FONT + 1)
-    fig.savefig(path, dpi=DPI)
+    replace_atomically(path, lambda temporary: fig.savefig(temporary, dpi=DPI))
     return path
 
 
@@ -226,7 +227,7 @@ def _line_axes(xs, xlabel, ylabel, title):
 
 def _save(fig, ax, path):
     ax.legend(fontsize=FONT - 1)
-    fig.savefig(path, dpi=DPI)
+    replace_atomically(path, lambda temporary: fig.savefig(temporary, dpi=DPI))
     return path
 
 

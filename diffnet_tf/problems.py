@@ -1,7 +1,7 @@
 """The forward problems of the paper's experiments, as a small registry of objects.
 
 A `Problem` says which physics maps clean images to diffused ones (its parameters are the
-`pm_*` or `heat_time` fields of a `diffnet_tf.spec.DataSpec`), which side the network sees
+`pm_*` or `heat_*` fields of a `diffnet_tf.spec.DataSpec`), which side the network sees
 (inverse problems: the diffused image; the forward problem: the clean one), which image
 source its experiment uses by default, and which learning-rate family of
 `protocols.LEARNING_RATES` it belongs to.
@@ -9,7 +9,7 @@ source its experiment uses by default, and which learning-rate family of
 
 import dataclasses
 
-from diffnet_tf import physics
+from diffnet_tf import physics, protocols
 from diffnet_tf.checks import check_choice
 
 
@@ -26,12 +26,24 @@ def _check_perona_malik(data):
                                          data.pm_coupling)
 
 
+# The heat solvers a run's data may come from (`DataSpec.heat_solver`): physics.heat's
+# arguments other than t. The paper does not say which made its discs (Sect. 5.1); the
+# authors' AnisoDiff2d.m ('Iso') steps on a zero exterior.
+HEAT_SOLVERS = {
+    "exact": dict(method="exact", boundary="neumann", dt=None),  # exp(T L), eq. (4.5)
+    "explicit": dict(method="explicit", boundary="zero", dt=protocols.HEAT_EXPLICIT_DT),
+    "implicit": dict(method="implicit", boundary="zero", dt=None),  # one step of dt = T
+}
+
+
 def _heat(clean, data):
-    return physics.heat(clean, t=data.heat_time)  # the exact solution (Sect. 5.1)
+    return physics.heat(clean, data.heat_time, **HEAT_SOLVERS[data.heat_solver])
 
 
 def _check_heat(data):
-    physics.check_heat_arguments(data.heat_time)
+    check_choice(data.heat_solver, tuple(HEAT_SOLVERS), "DataSpec.heat_solver")
+    solver = HEAT_SOLVERS[data.heat_solver]
+    physics.heat_steps(data.heat_time, solver["method"], solver["dt"])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,7 +68,7 @@ PERONA_MALIK = Physics(
     "perona_malik",
     ("pm_steps", "pm_dt", "pm_lambda", "pm_convention", "pm_diffusivity", "pm_coupling"),
     _perona_malik, _check_perona_malik)
-HEAT = Physics("heat", ("heat_time",), _heat, _check_heat)
+HEAT = Physics("heat", ("heat_time", "heat_solver"), _heat, _check_heat)
 PHYSICS_FIELDS = PERONA_MALIK.fields + HEAT.fields
 
 

@@ -12,6 +12,8 @@ PM_STEPS = 4  # Sect. 5.2: Perona-Malik by 4 explicit steps ...
 PM_DT = 0.1  # ... of dt = 0.1 ...
 PM_LAMBDA = 0.2  # ... with contrast parameter lambda = 0.2
 HEAT_TIME = 1.0  # Sect. 5.1: the discs are blurred by the heat equation to T = 1
+HEAT_SOLVER = "exact"  # ours: the paper does not say; exp(T L) with its eq. (4.5)
+HEAT_EXPLICIT_DT = 0.1  # ours: the released data script's explicit step (ADdeltaT)
 NOISE_LEVELS = (0.0, 1e-3, 1e-2)  # Sect. 5.2: noise-free, 0.1 %, 1 % of the image maximum
 
 # Colour (Remark 4; ours): vector-valued Perona-Malik data, one diffusivity for all channels
@@ -51,6 +53,8 @@ TEST_IMAGES = split_range("test", POOL_SIZE)[1]
 DISC_SIDE = 64
 DISC_TRAIN_IMAGES = 1024
 DISC_TEST_IMAGES = 128
+DISC_PSNR = 86.24  # Sect. 5.1's result (train and test), most likely over 16-image batches
+DISC_RELATIVE_L2 = 2.5e-4  # ... and its relative l2 error
 VALIDATION_IMAGES = 500  # ours: validation for monitoring (Sect. 5.2 reports none)
 
 # ---------------------------------------------------------------- optimisation (Sect. 5)
@@ -58,6 +62,7 @@ BATCH_SIZE = 16
 PM_EPOCHS = 18
 DISC_EPOCHS = 1000
 LOSS = "l2norm"  # the released code's ||relu(target) - output||_2 / batch size
+PRECISION = "float32"  # ours: true float32 training, as on the paper's Titan Xp (no TF32)
 # Adam's first and last learning rate (geometric decay), by network and physics.
 LEARNING_RATES = {
     ("diffnet", "perona_malik"): (2e-3, 4e-6),
@@ -71,6 +76,8 @@ GENERALISATION_SIZES = (10, 50, 100, 500, 1000, 5000, 10_000, 50_000, 90_000)  #
 PATIENCE = 3  # ours: "aborted ... when the networks started to clearly overfit"
 EPOCH_IMAGES = 5000  # ours: smaller training sets are repeated to fill an epoch
 INTERPRETATION_NOISE_LEVELS = (1e-4, 1e-3, 1e-2, 1e-1, 0.0)  # Fig. 13
+LARGEST_NOISE = max(INTERPRETATION_NOISE_LEVELS)  # the paper's largest noise level
+MAX_NOISE = 1.0  # ours: sigma at most the image maximum (beyond it no image is left to see)
 ALPHA_SAMPLES = 32  # Fig. 13: test images per noise level
 
 # ---------------------------------------------------------------- the protocols as run specs
@@ -80,13 +87,13 @@ _PERONA_MALIK_DATA = {
     "validation": "test_head", "noise": 0.0, "seed": 0,
     "pm_steps": PM_STEPS, "pm_dt": PM_DT, "pm_lambda": PM_LAMBDA,
     "pm_convention": "neumann", "pm_diffusivity": "perona_malik", "pm_coupling": None,
-    "heat_time": None, "max_discs": None,
+    "heat_time": None, "heat_solver": None, "max_discs": None,
 }
 _DISC_DATA = dict(
     _PERONA_MALIK_DATA, problem="heat_inverse", source="discs", image_size=DISC_SIDE,
     train_size=DISC_TRAIN_IMAGES, val_size=DISC_TEST_IMAGES, test_size=DISC_TEST_IMAGES,
     pm_steps=None, pm_dt=None, pm_lambda=None, pm_convention=None, pm_diffusivity=None,
-    heat_time=HEAT_TIME, max_discs=1,
+    heat_time=HEAT_TIME, heat_solver=HEAT_SOLVER, max_discs=1,
 )
 _DIFFNET = {
     "kind": "diffnet", "num_layers": DIFFNET_LAYERS, "estimator_depth": ESTIMATOR_DEPTH,
@@ -103,7 +110,7 @@ def _train(network, physics, epochs, **study):
     lr_init, lr_final = LEARNING_RATES[(network, physics)]
     return dict({"epochs": epochs, "batch_size": BATCH_SIZE, "lr_init": lr_init,
                  "lr_final": lr_final, "loss": LOSS, "seed": 0, "epoch_repeats": 1,
-                 "patience": None}, **study)
+                 "patience": None, "precision": PRECISION}, **study)
 
 
 # Sect. 6.1 cells: early stopping on validation images taken from the train split, after

@@ -7,15 +7,19 @@
     interpretation(...)                      Figs. 11-13 (Sect. 6.2)
 """
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
 from keras import ops
 
-from diffnet_tf import metrics, plotting, problems
+from diffnet_tf import baselines, metrics, plotting, problems, protocols
+from diffnet_tf.files import replace_atomically
+from diffnet_tf.precision import matrix_precision
 from diffnet_tf.spec import RunSpec
 
 SAMPLES = 4  # test samples shown
+TITLE_WIDTH = 56  # characters per line of the disc figures' titles
 
 
 def setting(spec):
@@ -35,17 +39,41 @@ def reconstructions(spec, model, pairs, folder):
     outputs = np.asarray(model.predict(inputs, verbose=0))
     psnr = np.asarray(ops.convert_to_numpy(metrics.psnr(targets, outputs)))
     input_psnr = np.asarray(ops.convert_to_numpy(metrics.psnr(targets, inputs)))
-    np.savez(Path(folder) / "samples.npz", inputs=inputs, targets=targets, outputs=outputs,
-             psnr=psnr, input_psnr=input_psnr)
+    replace_atomically(Path(folder) / "samples.npz", lambda temporary: np.savez(
+        temporary, inputs=inputs, targets=targets, outputs=outputs, psnr=psnr,
+        input_psnr=input_psnr))
     plotting.reconstructions(targets, inputs, outputs, Path(folder) / "reconstructions.png",
                              psnr, input_psnr, setting(spec))
 
 
+def released_statistics(spec, model, pairs):
+    """The released code's test statistics of DiffNet, the Tikhonov baseline (its weight
+    chosen on the training pairs, `baselines`) and the input, beside the paper's, as lines
+    for a title (a list of strings): the PSNR of 16-image batches (mean, min-max) and the
+    whole-set relative l2.
+    """
+    inputs, targets = pairs.test
+    with matrix_precision("float32"):  # as metrics.json's (training.evaluate)
+        outputs = np.asarray(model.predict(inputs, verbose=0))
+    weight, _ = baselines.choose_weight(*pairs.train, spec.data)
+    lines = []
+    for name, estimates in (("DiffNet", outputs), ("Tikhonov", baselines.tikhonov(
+            inputs, spec.data, weight)), ("input", inputs)):
+        batches = metrics.released_batch_psnrs(targets, estimates)
+        lines.append(f"{name} {batches.mean():.2f} dB ({batches.min():.2f}-{batches.max():.2f}),"
+                     f" {metrics.relative_l2_set(targets, estimates):.2g}")
+    return ["test, PSNR of 16-image batches: mean (min-max),", "whole-set relative l2:",
+            *lines, f"paper: {protocols.DISC_PSNR} dB, {protocols.DISC_RELATIVE_L2:.2g}"]
+
+
 def disc_deconvolution(spec, model, pairs, folder):
     """Figs. 4 and 5 for the first test disc: the disc and its blurred version with their
-    Fourier magnitudes, the states F_0..F_K with theirs, and every layer's filter maps."""
+    Fourier magnitudes, the states F_0..F_K with theirs, and every layer's filter maps; the
+    titles of Figs. 4 and 5 carry the released code's test statistics
+    (`released_statistics`)."""
     blurred, disc = pairs.test[0][:1], pairs.test[1][:1]
-    title = setting(spec)
+    title = "\n".join([*textwrap.wrap(f"{setting(spec)}, heat solver {spec.data.heat_solver}",
+                                      TITLE_WIDTH), *released_statistics(spec, model, pairs)])
     plotting.with_fourier({"disc": disc[0], f"blurred (T = {spec.data.heat_time:g})": blurred[0]},
                           Path(folder) / "fig4_disc_and_blur.png", f"Fig. 4: {title}")
     trace = model.trace(blurred)

@@ -3,11 +3,14 @@
     <root>/<spec.folder_name>/        e.g. runs/perona_malik/diffnet_pm_inverse_..._n1000-3f2a9c01be
         spec.json       the RunSpec, written first; the folder's name holds its digest
         .lock           flock'ed by the process running the folder; names that process
-        backup/         the last two epochs' state while training (training.EpochBackup)
+                        (host, Slurm job or Ray task: folder_lock)
+        backend.json    the Keras backend (and versions) the run is made under
+        worker.log      a launcher worker's output (diffnet_tf.launch), if one ran it
+        backup/         the last two epochs' state while training (backup.EpochBackup)
         model.keras     the trained model; written when training is over
         training.json   how training went
         figures/        the run's figures
-        tensorboard/    train/ and validation/ event files
+        tensorboard/    noise<noise>-n<train size>/train/ and .../validation/ event files
         metrics.json    test and train quality; written last: the run is finished
 
 Every file is written atomically (temporary file, then rename), in the order above, and the
@@ -17,18 +20,15 @@ exists, just evaluates it; a finished run is reported, not retrained (docs/DESIG
 """
 
 import dataclasses
-import fcntl
 import importlib.util
 import logging
-import os
 import shutil
-import socket
-import sys
-import time
 from pathlib import Path
 
-from diffnet_tf import saving, training
-from diffnet_tf.files import check_writable_folder, read_json, remove_temporaries, write_json
+from diffnet_tf import backup, baselines, hardware, saving, training
+from diffnet_tf.files import (DamagedFile, check_writable_folder, make_folder, read_json,
+                              remove_temporaries, write_json)
+from diffnet_tf.folder_lock import FolderLock, RunFolderBusy  # runs.RunFolderBusy: public
 from diffnet_tf.pairs import run_pairs
 from diffnet_tf.spec import RunSpec
 
@@ -36,8 +36,8 @@ PREVIEW_IMAGES = 4  # validation samples written to TensorBoard every epoch
 _log = logging.getLogger(__name__)
 
 
-class RunFolderBusy(RuntimeError):
-    """Another process holds the run folder."""
+class BackendMismatch(RuntimeError):
+    """The folder's run was made under another Keras backend."""
 
 
 class RunFolder:
@@ -52,12 +52,12 @@ class RunFolder:
         self.root = Path(root)
         self.spec = spec
         self.path = self.root / spec.folder_name
-        self._lock = None
+        self._lock = FolderLock(self.path / ".lock")
 
     def __enter__(self):
         check_writable_folder(self.root, "output folder")
-        self.path.mkdir(parents=True, exist_ok=True)
-        self._acquire()
+        make_folder(self.path)
+        self._lock.acquire()  # RunFolderBusy naming the holder
         try:
             for folder in (self.path, self.backup_dir):  # a killed writer's partial files
                 remove_temporaries(folder)
@@ -70,25 +70,6 @@ class RunFolder:
     def __exit__(self, *exc_info):
         self.close()
 
-    def _acquire(self):
-        """flock on .lock: held until close or the process's death (the kernel releases a
-        dead holder's lock, so it never blocks anyone)."""
-        descriptor = os.open(self.path / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(descriptor, 4096).decode(errors="replace").strip() or "another process"
-            os.close(descriptor)
-            raise RunFolderBusy(
-                f"The run folder {self.path} is in use by {holder}. One process at a time "
-                "may run a folder: wait for it to finish, or stop it, then start again "
-                "(it resumes where the other stopped).") from None
-        os.ftruncate(descriptor, 0)
-        os.write(descriptor, (f"process {os.getpid()} on {socket.gethostname()} since "
-                              f"{time.strftime('%Y-%m-%d %H:%M:%S')} "
-                              f"({' '.join(sys.argv)})").encode())
-        self._lock = descriptor
-
     def _check_spec(self):
         path = self.path / "spec.json"
         if not path.exists():
@@ -99,22 +80,63 @@ class RunFolder:
                              "the folder away and run again.")
 
     def close(self):
-        if self._lock is not None:
-            fcntl.flock(self._lock, fcntl.LOCK_UN)
-            os.close(self._lock)
-            self._lock = None
+        self._lock.release()
+
+    @property
+    def backend(self):
+        """The Keras backend the folder's run was made under (backend.json); None for a
+        folder made before runs recorded it, which the next process to open it claims."""
+        path = self.path / "backend.json"
+        return read_json(path)["backend"] if path.exists() else None
+
+    def claim_backend(self):
+        """Records this process's backend and versions in backend.json, or raises
+        BackendMismatch when the run was made under another: a run is never reused or
+        resumed under another backend (their numbers differ)."""
+        made, current = self.backend, hardware.backend_record()
+        if made is None:
+            write_json(self.path / "backend.json", current)
+        elif made != current["backend"]:
+            raise BackendMismatch(
+                f"The run in {self.path} was made under the {made} backend, not this "
+                f"process's {current['backend']}: a run is never reused or resumed under "
+                f"another backend. Run with KERAS_BACKEND={made}, or with --overwrite "
+                "(overwrite=True in runs.execute) to train it again, or another --out_dir.")
 
     @property
     def backup_dir(self):
         return self.path / "backup"
 
     @property
-    def finished(self):
-        """metrics.json and model.keras exist under a spec.json equal to this spec: the run is
-        complete, and a study may reuse it."""
+    def completed(self):
+        """metrics.json and model.keras exist under a spec.json equal to this spec, made
+        under this process's Keras backend (or one not recorded: `backend`)."""
         stored = self.path / "spec.json"
         return ((self.path / "metrics.json").exists() and (self.path / "model.keras").exists()
-                and stored.exists() and RunSpec.load(stored) == self.spec)
+                and stored.exists() and RunSpec.load(stored) == self.spec
+                and self.backend in (None, hardware.backend_record()["backend"]))
+
+    @property
+    def finished(self):
+        """The run is complete and its outputs load (`check_outputs`): a study may reuse it."""
+        if not self.completed:
+            return False
+        try:
+            self.check_outputs()
+        except DamagedFile:
+            return False
+        return True
+
+    def check_outputs(self):
+        """Raises a DamagedFile, naming the file and what to do, unless a completed run's
+        model.keras is a whole archive and its metrics.json parses (no model is built)."""
+        try:
+            saving.check_archive(self.path / "model.keras")
+        except DamagedFile as error:
+            raise DamagedFile(f"The finished run in {self.path} is damaged: {error} Run again "
+                              "with --overwrite (overwrite=True in runs.execute) to train it "
+                              "again, or delete the folder.") from error
+        self.metrics()  # its own DamagedFile: deleted, the run is evaluated again
 
     def metrics(self):
         return read_json(self.path / "metrics.json")
@@ -123,11 +145,18 @@ class RunFolder:
         return saving.load_model(self.path / "model.keras")
 
     def clear(self):
-        """Removes everything but spec.json and .lock (to train the run again)."""
+        """Removes everything but spec.json, .lock and worker.log (to train the run again)."""
         for entry in self.path.iterdir():
-            if entry.name in ("spec.json", ".lock"):
+            if entry.name in ("spec.json", ".lock", "worker.log"):
                 continue
             shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+
+    def remove_if_untrained(self):
+        """Removes the folder when it holds nothing a rerun would use (no epoch backup, no
+        model.keras): a run that failed before its first epoch leaves no folder that looks
+        like a run."""
+        if not (backup.backups(self.backup_dir) or (self.path / "model.keras").exists()):
+            shutil.rmtree(self.path, ignore_errors=True)
 
 
 @dataclasses.dataclass
@@ -148,69 +177,30 @@ class RunResult:
 
 
 def finished_runs(root):
-    """(path, RunSpec) of every finished run folder directly under `root`."""
+    """(path, RunSpec) of every finished run folder directly under `root` (its outputs
+    there, and they load: `RunFolder.check_outputs`)."""
     for spec_path in sorted(Path(root).glob("*/spec.json")):
-        folder = spec_path.parent
-        if (folder / "metrics.json").exists() and (folder / "model.keras").exists():
-            yield folder, RunSpec.load(spec_path)
+        run_spec = RunSpec.load(spec_path)
+        if spec_path.parent.name == run_spec.folder_name and RunFolder(root, run_spec).finished:
+            yield spec_path.parent, run_spec
 
 
-def machine():
-    """Where a run trains: processor, cores, accelerators, Keras backend and versions."""
-    import platform
-
-    import keras
-
-    processor = platform.processor()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            processor = next((line.split(":", 1)[1].strip() for line in cpuinfo
-                              if line.startswith("model name")), processor)
-    except OSError:
-        pass
-    backend = keras.backend.backend()
-    versions = {"python": platform.python_version(), "keras": keras.__version__}
-    for package in ("numpy", "tensorflow", "jax", "torch", "diffnet_tf"):
-        if package in sys.modules:
-            versions[package] = sys.modules[package].__version__
-    return {"processor": processor, "cpu_count": os.cpu_count(),
-            "accelerators": _accelerators(backend), "backend": backend, "versions": versions}
-
-
-def _accelerators(backend):
-    """The accelerators the backend sees, each as its id and model ('cuda:0 NVIDIA H200'),
-    empty on a CPU-only machine."""
-    if backend == "jax":
-        import jax
-
-        return [f"{d} {d.device_kind}" for d in jax.devices() if d.platform != "cpu"]
-    if backend == "torch":
-        import torch
-
-        return [f"cuda:{i} {torch.cuda.get_device_name(i)}"
-                for i in range(torch.cuda.device_count())]
-    import tensorflow as tf
-
-    found = [d for d in tf.config.list_physical_devices() if d.device_type != "CPU"]
-    return [f"{d.name} {tf.config.experimental.get_device_details(d).get('device_name', '')}"
-            .strip() for d in found]
-
-
-def _logging_callbacks(log_dir, preview):
+def _logging_callbacks(tensorboard_dir, data, preview):
     """TensorBoard logging of loss, PSNR, learning rate, images and filters; with the
     tensorboard package absent (it is optional without TensorFlow), a logged warning."""
     if importlib.util.find_spec("tensorboard") is None:
         _log.warning("TensorBoard logging is off: the tensorboard package is not installed "
                      "(pip install tensorboard).")
         return []
-    from diffnet_tf.summaries import TensorBoardLogger  # needs tensorboard
+    from diffnet_tf.summaries import TensorBoardLogger, labelled_log_dir  # need tensorboard
 
-    return [TensorBoardLogger(log_dir, preview=preview)]
+    return [TensorBoardLogger(labelled_log_dir(tensorboard_dir, data), preview=preview)]
 
 
 def execute(spec, root, data_dir="data", overwrite=False, verbose=1, figures=None,
             strategy=None, download=False, pools=None):
     """Runs `spec` in its folder under `root`: train (or resume), evaluate, write figures.
+    A run that fails before its first epoch is backed up removes its folder.
 
     Args:
         spec: a RunSpec.
@@ -229,19 +219,27 @@ def execute(spec, root, data_dir="data", overwrite=False, verbose=1, figures=Non
 
     Raises:
         RunFolderBusy: another process runs the same spec.
+        BackendMismatch: the run was made under another Keras backend.
         training.TrainingDiverged: the loss became NaN or infinite (the backup is kept).
+        files.DamagedFile: a finished run's model.keras or metrics.json does not load.
+        files.WriteFailed: a file could not be written (a full disk: the backup is kept).
     """
     with RunFolder(root, spec) as folder:
-        if folder.finished and not overwrite:
-            return RunResult(folder.path, folder.metrics(), reused=True)
         if overwrite:
             folder.clear()
-        pairs = run_pairs(spec.data, data_dir, verbose, download, pools)
-        model, summary = _trained_model(spec, folder, pairs, verbose, strategy)
-        metrics = _evaluate(model, pairs, summary)
+        folder.claim_backend()
+        if folder.completed:
+            folder.check_outputs()
+            return RunResult(folder.path, folder.metrics(), reused=True)
+        try:
+            pairs = run_pairs(spec.data, data_dir, verbose, download, pools)
+            model, summary = _trained_model(spec, folder, pairs, verbose, strategy)
+        except BaseException:
+            folder.remove_if_untrained()
+            raise
+        metrics = _evaluate(model, pairs, summary) | baselines.classical_baseline(spec.data, pairs)
         if figures is not None:
-            (folder.path / "figures").mkdir(exist_ok=True)
-            figures(spec, model, pairs, folder.path / "figures")
+            figures(spec, model, pairs, make_folder(folder.path / "figures"))
         write_json(folder.path / "metrics.json", metrics)
         shutil.rmtree(folder.backup_dir, ignore_errors=True)
         return RunResult(folder.path, metrics, reused=False, model=model)
@@ -258,21 +256,22 @@ def _trained_model(spec, folder, pairs, verbose, strategy):
         return saving.load_model(model_path), summary
     preview = tuple(a[:PREVIEW_IMAGES] for a in pairs.validation)
     model, summary, _ = training.fit(  # fit warns of a damaged backup as it starts
-        spec, pairs, folder.backup_dir, verbose,
-        callbacks=_logging_callbacks(folder.path / "tensorboard", preview), strategy=strategy)
+        spec, pairs, folder.backup_dir, verbose, strategy=strategy,
+        callbacks=_logging_callbacks(folder.path / "tensorboard", spec.data, preview))
     saving.save_model(model, model_path)
-    write_json(record, dict(summary, machine=machine()))
+    write_json(record, dict(summary, machine=hardware.machine()))
     return model, summary
 
 
 def _summary_of_backup(spec, folder):
     """What training.json would hold, from the newest epoch backup (its best epoch is not
     known: None)."""
-    epoch, path = training.backups(folder.backup_dir)[0]
+    epoch, path = backup.backups(folder.backup_dir)[0]
     seconds = read_json(path.with_name(f"epoch-{epoch:04d}.json"))["train_seconds"]
-    summary = {"epochs_trained": epoch, "best_epoch": None,
+    summary = {"epochs_trained": epoch, "best_epoch": None, "precision": spec.train.precision,
                "stopped_early": epoch < spec.train.epochs, "epochs_this_session": 0,
-               "train_seconds": round(seconds, 1), "final_loss": None, "machine": machine()}
+               "train_seconds": round(seconds, 1), "final_loss": None,
+               "machine": hardware.machine()}
     write_json(folder.path / "training.json", summary)
     return summary
 

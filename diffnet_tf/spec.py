@@ -23,6 +23,7 @@ from diffnet_tf.checks import (
     check_integer,
     check_number,
 )
+from diffnet_tf.precision import PRECISIONS
 
 SPEC_FORMAT = 1  # bump when a field's meaning changes
 SOURCES = ("synthetic", "stl10", "discs")
@@ -42,9 +43,11 @@ def _integer(spec, name, minimum, optional=False):
         check_integer(value, _field(spec, name), minimum)
 
 
-def _number(spec, name, positive=False):
-    """Checks a finite float field (> 0 if `positive`, else >= 0) and stores it as a float."""
-    value = check_number(getattr(spec, name), _field(spec, name), minimum=0, positive=positive)
+def _number(spec, name, positive=False, maximum=None):
+    """Checks a finite float field (> 0 if `positive`, else >= 0; <= `maximum` where given)
+    and stores it as a float."""
+    value = check_number(getattr(spec, name), _field(spec, name), minimum=0, positive=positive,
+                         maximum=maximum)
     object.__setattr__(spec, name, value)  # 0 and 0.0 hash alike
 
 
@@ -77,11 +80,15 @@ class DataSpec:
         validation: 'test_head' (the first val_size test images; for monitoring only) or
             'train_tail' (the val_size train images after the training set; for early
             stopping, which must not see the test set).
-        noise: noise level, sigma = noise x the image maximum (0.01 = 1 %).
+        noise: noise level, sigma = noise x the image maximum (0.01 = 1 %), at most
+            `protocols.MAX_NOISE` (1).
         seed: seed of the generated images and of the noise.
         pm_steps, pm_dt, pm_lambda, pm_convention, pm_diffusivity, pm_coupling: the
             Perona-Malik data (`physics.perona_malik`); pm_coupling only for channels > 1.
         heat_time: the heat equation's time T (`physics.heat`).
+        heat_solver: the heat solver of the data, a name in `problems.HEAT_SOLVERS`
+            ('exact', 'explicit', 'implicit'); None for a heat problem reads as 'exact'
+            (specs written before the field existed).
         max_discs: the most discs per image (source 'discs' only).
     """
 
@@ -102,6 +109,7 @@ class DataSpec:
     pm_diffusivity: str = None
     pm_coupling: str = None
     heat_time: float = None
+    heat_solver: str = None
     max_discs: int = None
 
     def __post_init__(self):
@@ -119,12 +127,14 @@ class DataSpec:
             _integer(self, name, 1)
         _choice(self, "validation", VALIDATION)
         self._check_split_sizes()
-        _number(self, "noise")
+        _number(self, "noise", maximum=protocols.MAX_NOISE)
         _integer(self, "seed", 0)
         _integer(self, "pm_steps", 0, optional=True)
         for name, positive in (("pm_dt", True), ("pm_lambda", True), ("heat_time", False)):
             if getattr(self, name) is not None:
                 _number(self, name, positive)
+        if physics is problems.HEAT and self.heat_solver is None:
+            object.__setattr__(self, "heat_solver", protocols.HEAT_SOLVER)
         unused = [f for f in problems.PHYSICS_FIELDS if f not in physics.fields]
         if physics is problems.PERONA_MALIK and self.channels == 1:
             unused.append("pm_coupling")
@@ -209,6 +219,9 @@ class TrainSpec:
         epoch_repeats: times each training image is shown per epoch (Sect. 6.1's small sets).
         patience: early stopping after this many epochs without a lower validation loss,
             keeping the best epoch's weights; None trains every epoch.
+        precision: the matrix products and convolutions of training: 'float32' (true
+            float32 on every device) or 'fast' (the device's default: TF32 on NVIDIA GPUs
+            since Ampere); `precision.matrix_precision`.
     """
 
     epochs: int
@@ -219,6 +232,7 @@ class TrainSpec:
     seed: int = 0
     epoch_repeats: int = 1
     patience: int = None
+    precision: str = protocols.PRECISION
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "epoch_repeats"):
@@ -231,6 +245,7 @@ class TrainSpec:
         _choice(self, "loss", tuple(losses.LOSSES))
         _integer(self, "seed", 0)
         _integer(self, "patience", 1, optional=True)
+        _choice(self, "precision", PRECISIONS)
 
 
 SECTIONS = {"data": DataSpec, "model": ModelSpec, "train": TrainSpec}

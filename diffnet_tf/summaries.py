@@ -11,9 +11,14 @@ what a user sees first:
     schedule/learning_rate      train run: the optimizer's learning rate per epoch
     time_step/layer_k           train run: DiffNet layer k's learned dt
     zeta/layer_k                validation run: layer k's five filter maps and S (Fig. 11)
+
+A run killed mid-epoch and resumed logs the steps after its backup again: its writers begin
+with TensorBoard's purge (`SummaryWriter(purge_step=...)`), so each step shows once, with
+the values logged after the resume.
 """
 
 import os
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -39,8 +44,14 @@ DESCRIPTIONS = {
                "it is too bright. Slider: epochs completed.",
     "zeta": "Layer {k}'s filter maps zeta_1 ... zeta_5 (top, left, bottom, right, centre; "
             "eq. 4.7) for validation sample 1 and their smoothing part S = zeta_1 + zeta_2 + "
-            "zeta_3 + zeta_4 - zeta_5 (eq. 2.26, Fig. 11), on the fixed scale ±{scale:g}. "
-            "Slider: epochs completed.",
+            "zeta_3 + zeta_4 - zeta_5 (eq. 2.26, Fig. 11), {scales} Slider: epochs completed.",
+    "own_scales": "each on its own symmetric colour scale, stated by the colour bar beside "
+                  "it: ±the 99th percentile of the map's |values| at that epoch, rounded up "
+                  "to 1, 2, 3 or 5 times a power of ten. The maps' values range from about 0.01 "
+                  "to 100 between layers, epochs and models, so no fixed scale shows them "
+                  "all; the paper's Figs. 11-12 also show each map on its own scale. Compare "
+                  "magnitudes by the bars' ticks, not by the colours.",
+    "fixed_scale": "on the fixed scale ±{scale:g}.",
 }
 MAX_STEP_INTERVAL = 50  # optimizer steps between two points of a '/steps' curve, at most
 
@@ -72,16 +83,18 @@ class TensorBoardLogger(keras.callbacks.Callback):
             quick start's 63-step epochs get a point every 6 steps, the paper's 5,625-step
             epochs one every 50).
         residual_scale: half-width of the residuals' fixed colour scale.
-        filter_scale: half-width of the filter maps' fixed colour scale.
+        filter_scale: None: each filter map on its own colour scale
+            (`panels.readable_scale`); a number: the half-width of one fixed scale for all.
     """
 
     def __init__(self, log_dir, preview=None, update_every=None, residual_scale=0.05,
-                 filter_scale=2.0):
+                 filter_scale=None):
         super().__init__()
         if update_every is not None:
             check_integer(update_every, "update_every", minimum=1)
         check_number(residual_scale, "residual_scale", positive=True)
-        check_number(filter_scale, "filter_scale", positive=True)
+        if filter_scale is not None:
+            check_number(filter_scale, "filter_scale", positive=True)
         self.log_dir = log_dir
         self.preview = None if preview is None else _check_preview(*preview)
         self.update_every = update_every
@@ -92,13 +105,24 @@ class TensorBoardLogger(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         steps = self.params.get("steps") or 10 * MAX_STEP_INTERVAL  # per epoch, from Keras
         self._interval = self.update_every or max(1, min(MAX_STEP_INTERVAL, steps // 10))
-        self.writers = {run: SummaryWriter(os.path.join(self.log_dir, run))
-                        for run in ("train", "validation")}
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_start = int(ops.convert_to_numpy(self.model.optimizer.iterations))
+        if not self.writers:
+            self._open_writers(epoch)
         self._next_point = (self._epoch_start // self._interval + 1) * self._interval
         self._previous = (0, {})  # (batches of this epoch, their running means) at the last point
+
+    def _open_writers(self, epoch):
+        """Opens the two runs' writers as fit's first epoch begins, voiding what a killed
+        process had logged from here on: in the validation run from the next epoch, in
+        the train run from the next optimizer step, where its '/steps' curves resume. (Its
+        epoch curves, written after each epoch's backup, repeat only when training resumes
+        from an older backup because the newest is unreadable; TensorBoard's fast loader
+        then still keeps each step's later value.)"""
+        first_steps = {"train": self._epoch_start + 1, "validation": epoch + 1}
+        self.writers = {run: SummaryWriter(os.path.join(self.log_dir, run), purge_step=step)
+                        for run, step in first_steps.items()}
 
     def on_train_batch_end(self, batch, logs=None):
         # Steps are counted here: on JAX, reading self.model would sync its state each step.
@@ -145,7 +169,9 @@ class TensorBoardLogger(keras.callbacks.Callback):
             self.writers["train"].scalar(
                 f"time_step/layer_{k}", dt, step, DESCRIPTIONS["time_step"].format(k=k)
             )
-            description = DESCRIPTIONS["zeta"].format(k=k, scale=self.filter_scale)
+            scales = (DESCRIPTIONS["own_scales"] if self.filter_scale is None else
+                      DESCRIPTIONS["fixed_scale"].format(scale=self.filter_scale))
+            description = DESCRIPTIONS["zeta"].format(k=k, scales=scales)
             for tag, maps, caption in own_stencils(zeta[0], inputs.shape[-1]):
                 panel = filter_panel(maps, self.filter_scale, f"layer {k}{caption}\ndt = {dt:.4g}")
                 validation.image(f"zeta/layer_{k}{tag}", panel, step, description)
@@ -153,6 +179,22 @@ class TensorBoardLogger(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         for writer in self.writers.values():
             writer.close()
+        self.writers = {}
+
+
+def labelled_log_dir(tensorboard_dir, data):
+    """A run's log_dir, `tensorboard_dir/noise<noise>-n<train size>`, e.g.
+    runs/perona_malik/<run folder>/tensorboard/noise0.01-n1000. TensorBoard names a run by
+    its event folder's path below --logdir; its run list breaks a name into lines only
+    after '-' and cuts each line after about 37 characters, so the run folder's long
+    readable name is cut. The data settings the studies vary end the name again, in short
+    lines that show: '<digest>/tensorboard/noise0.01-', 'n1000/train'.
+
+    Args:
+        tensorboard_dir: the run folder's tensorboard/ folder.
+        data: the run's `spec.DataSpec` (its noise and train_size).
+    """
+    return Path(tensorboard_dir) / f"noise{data.noise:g}-n{data.train_size}"
 
 
 def own_stencils(zeta, channels):

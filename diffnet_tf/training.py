@@ -1,12 +1,11 @@
 """Training and evaluation of the network a `spec.RunSpec` describes: the model, the loss,
-the learning-rate schedule, the per-epoch backup a run resumes from, divergence, `fit` and
-`evaluate`. Keras APIs only: it runs on every backend.
+the learning-rate schedule, divergence, `fit` (resuming from the per-epoch backup,
+`diffnet_tf.backup`) and `evaluate`. Keras APIs only: it runs on every backend.
 """
 
 import contextlib
 import logging
 import math
-import re
 import time
 import warnings
 from pathlib import Path
@@ -15,8 +14,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from diffnet_tf import losses, metrics, models, pipeline
-from diffnet_tf.files import read_json, replace_atomically, write_json
+from diffnet_tf import losses, metrics, models, pipeline, protocols
+from diffnet_tf.precision import matrix_precision
+from diffnet_tf.backup import EpochBackup, latest_backup, restore_backup
 
 _log = logging.getLogger(__name__)
 
@@ -48,123 +48,60 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
 
 
-class StopOnDivergence(keras.callbacks.TerminateOnNaN):
-    """Keras' TerminateOnNaN, raising at once (so the last good backup is kept) with a
-    message that names the likely causes (as spec fields: a program adds the flags it has,
-    `diffnet_tf.cli.spec_flags.flag_message`) and what is kept.
+def unusual_data(data):
+    """The data settings of a `spec.DataSpec` beyond the paper's, each as a cause for a
+    divergence message (a list of strings, empty for the paper's settings)."""
+    if data is None or data.noise <= protocols.LARGEST_NOISE:
+        return []
+    return [f"the noise is far above the paper's (DataSpec.noise is {data.noise:g}, the "
+            f"paper's largest {protocols.LARGEST_NOISE:g}): try a smaller DataSpec.noise"]
+
+
+class StopOnDivergence(keras.callbacks.Callback):
+    """Raises TrainingDiverged when a step's loss or an epoch's loss or validation loss is
+    NaN or infinite; before the backup, which so never keeps diverged weights (a last step
+    can make them NaN after a finite loss). The message names the likely causes, data
+    settings beyond the paper's first (as spec fields: a program adds its flags,
+    `diffnet_tf.cli.spec_flags.flag_message`), and what is kept.
 
     Args:
         backup_dir: the run's backup folder, for the message.
+        data: the run's `spec.DataSpec`, or None.
     """
 
-    def __init__(self, backup_dir):
-        super().__init__(raise_error=True)
-        self.backup_dir = Path(backup_dir)
-
-    def on_batch_end(self, batch, logs=None):
-        try:
-            super().on_batch_end(batch, logs)
-        except RuntimeError as error:
-            optimizer = self.model.optimizer
-            lr = float(ops.convert_to_numpy(optimizer.learning_rate))
-            layers = getattr(self.model, "diffusion_layers", [])
-            dts = [round(float(ops.convert_to_numpy(layer.dt)), 4) for layer in layers]
-            kept = (f"The last completed epoch is kept in {self.backup_dir}; a run with the "
-                    "same spec resumes from it." if latest_backup(self.backup_dir) else
-                    "No epoch was completed, so nothing was kept.")
-            dt_hint = (f" or, for DiffNet, a learned time step left the stable range (dt per "
-                       f"layer: {dts}; try a smaller model.dt_init)" if layers else "")
-            raise TrainingDiverged(
-                f"Training diverged: the loss became {logs.get('loss')} at step "
-                f"{int(ops.convert_to_numpy(optimizer.iterations))}. Likely causes: the "
-                f"learning rate is too high (now {lr:.3g}; try a lower train.lr_init)"
-                f"{dt_hint}. {kept}"
-            ) from error
-
-
-_BACKUP = re.compile(r"epoch-(\d{4,})\.weights\.h5")
-
-
-def backups(backup_dir):
-    """The epoch backups in a folder, newest first: a list of (epoch, path)."""
-    found = [(int(m.group(1)), path) for path in Path(backup_dir).glob("epoch-*.weights.h5")
-             if (m := _BACKUP.fullmatch(path.name))]
-    return sorted(found, reverse=True)
-
-
-def latest_backup(backup_dir):
-    """The newest backup's path, or None."""
-    found = backups(backup_dir)
-    return found[0][1] if found else None
-
-
-class EpochBackup(keras.callbacks.Callback):
-    """Saves the model's and the optimizer's state after every epoch, atomically.
-
-    Each epoch is one file, backup_dir/epoch-NNNN.weights.h5 (the epoch number is part of
-    the file, so weights and epoch can never disagree), written to a temporary file and
-    renamed; epoch-NNNN.json beside it holds the training time so far. The newest `keep`
-    epochs stay, so a damaged newest file leaves an older one to fall back to.
-
-    Args:
-        backup_dir: the folder (created).
-        train_seconds: training time of earlier sessions, carried on.
-        keep: how many epochs to keep (>= 2).
-    """
-
-    def __init__(self, backup_dir, train_seconds=0.0, keep=2):
+    def __init__(self, backup_dir, data=None):
         super().__init__()
         self.backup_dir = Path(backup_dir)
-        self.train_seconds = train_seconds
-        self.keep = keep
-        self.started = None
+        self.data = data
 
-    def on_train_begin(self, logs=None):
-        self.started = time.perf_counter()
+    def on_batch_end(self, batch, logs=None):
+        self._check(logs, ("loss",))
 
     def on_epoch_end(self, epoch, logs=None):
-        self.backup_dir.mkdir(parents=True, exist_ok=True)
-        path = self.backup_dir / f"epoch-{epoch + 1:04d}.weights.h5"
-        seconds = self.train_seconds + time.perf_counter() - self.started
-        write_json(path.with_name(f"epoch-{epoch + 1:04d}.json"),
-                   {"epoch": epoch + 1, "train_seconds": seconds})
-        replace_atomically(path, lambda temporary: self.model.save_weights(temporary))
-        for _, old in backups(self.backup_dir)[self.keep :]:
-            old.unlink()
-            old.with_name(old.name.replace(".weights.h5", ".json")).unlink(missing_ok=True)
+        self._check(logs, ("loss", "val_loss"))
 
+    def _check(self, logs, names):
+        for name in names:
+            value = (logs or {}).get(name)
+            if value is not None and not math.isfinite(float(ops.convert_to_numpy(value))):
+                raise TrainingDiverged(self._message(name, float(ops.convert_to_numpy(value))))
 
-def restore_backup(model, backup_dir):
-    """Loads the newest readable epoch backup into a compiled model and its optimizer.
-
-    A damaged file (empty, truncated, not HDF5) is named in a note and skipped for the one
-    before it; with none readable the model keeps its initial state.
-
-    Returns:
-        (epoch, train_seconds, notes): the epochs already done (0 without a backup), the
-        training time they took, and a list of messages for the user.
-    """
-    found = backups(backup_dir)
-    if not found:
-        return 0, 0.0, []
-    model.optimizer.build(model.trainable_variables)
-    variables = model.weights + model.optimizer.variables
-    initial = [ops.convert_to_numpy(v) for v in variables]
-    notes = []
-    for epoch, path in found:
-        try:
-            model.load_weights(path)
-        except Exception as error:  # h5py's OSError, a truncated or mismatched file
-            notes.append(f"The backup {path} could not be read ({type(error).__name__}: "
-                         f"{error}); falling back to the one before it.")
-            continue
-        record = path.with_name(f"epoch-{epoch:04d}.json")
-        seconds = read_json(record)["train_seconds"] if record.exists() else 0.0
-        return epoch, seconds, notes
-    for variable, value in zip(variables, initial):
-        variable.assign(value)
-    notes.append(f"No backup in {backup_dir} could be read: training starts from scratch.")
-    return 0, 0.0, notes
+    def _message(self, name, value):
+        optimizer = self.model.optimizer
+        lr = float(ops.convert_to_numpy(optimizer.learning_rate))
+        layers = getattr(self.model, "diffusion_layers", [])
+        dts = [round(float(ops.convert_to_numpy(layer.dt)), 4) for layer in layers]
+        kept = (f"The last completed epoch is kept in {self.backup_dir}; a run with the same "
+                "spec resumes from it." if latest_backup(self.backup_dir) else
+                "No epoch was completed, so nothing was kept.")
+        causes = [*unusual_data(self.data),
+                  f"the learning rate is too high (now {lr:.3g}; try a lower train.lr_init)"]
+        if layers:
+            causes.append(f"for DiffNet, a learned time step left the stable range (dt per "
+                          f"layer: {dts}; try a smaller model.dt_init)")
+        return (f"Training diverged: the {name.replace('_', ' ')} became {value} at step "
+                f"{int(ops.convert_to_numpy(optimizer.iterations))}. Likely causes: "
+                f"{'; or '.join(causes)}. {kept}")
 
 
 def training_input(inputs, targets, batch_size, seed):
@@ -195,8 +132,10 @@ def fit(spec, pairs, backup_dir, verbose=1, callbacks=(), strategy=None):
 
     Returns:
         (model, summary, notes): the trained model (the best epoch's weights with early
-        stopping), a dict with epochs_trained, best_epoch, stopped_early, train_seconds and
-        final_loss, and the notes of `restore_backup` (also warned before training starts).
+        stopping), a dict with epochs_trained, best_epoch, stopped_early, train_seconds,
+        final_loss and precision (training ran under `precision.matrix_precision` of
+        spec.train.precision), and the notes of `restore_backup` (also warned before
+        training starts).
 
     Raises:
         TrainingDiverged: the loss became NaN or infinite.
@@ -216,17 +155,18 @@ def fit(spec, pairs, backup_dir, verbose=1, callbacks=(), strategy=None):
         _log.info("Resuming from the backup in %s: %d of %d epochs done.", backup_dir,
                   initial_epoch, spec.train.epochs)
     stopper, backup = None, EpochBackup(backup_dir, seconds)
-    all_callbacks = [StopOnDivergence(backup_dir), backup]
+    all_callbacks = [StopOnDivergence(backup_dir, spec.data), backup]
     if spec.train.patience is not None:
         stopper = keras.callbacks.EarlyStopping(patience=spec.train.patience,
                                                 restore_best_weights=True)
         all_callbacks.append(stopper)
     history = {}
     if initial_epoch < spec.train.epochs:
-        history = model.fit(**training_input(x, y, spec.train.batch_size, spec.train.seed),
-                            validation_data=pairs.validation, epochs=spec.train.epochs,
-                            initial_epoch=initial_epoch, callbacks=all_callbacks + list(callbacks),
-                            verbose=verbose).history
+        with matrix_precision(spec.train.precision):
+            history = model.fit(**training_input(x, y, spec.train.batch_size, spec.train.seed),
+                                validation_data=pairs.validation, epochs=spec.train.epochs,
+                                initial_epoch=initial_epoch,
+                                callbacks=all_callbacks + list(callbacks), verbose=verbose).history
         seconds = backup.train_seconds + time.perf_counter() - backup.started
     stopped = bool(stopper and stopper.stopped_epoch)
     summary = {
@@ -236,12 +176,15 @@ def fit(spec, pairs, backup_dir, verbose=1, callbacks=(), strategy=None):
         "epochs_this_session": len(history.get("loss", [])),
         "train_seconds": round(seconds, 1),
         "final_loss": history["loss"][-1] if history.get("loss") else None,
+        "precision": spec.train.precision,
     }
     return model, summary, notes
 
 
 def evaluate(model, inputs, targets, batch_size=64):
-    """Image quality of a model's outputs and, as the do-nothing baseline, of its inputs.
+    """Image quality of a model's outputs and, as the do-nothing baseline, of its inputs;
+    the outputs in true float32 whatever the precision it was trained in, so a run's
+    figures do not depend on the device.
 
     Args:
         model: a Keras model mapping (B, H, W, C) to (B, H, W, C).
@@ -253,6 +196,7 @@ def evaluate(model, inputs, targets, batch_size=64):
         {'model': metrics.image_quality(targets, outputs), 'input': metrics.image_quality(
         targets, inputs)}.
     """
-    outputs = model.predict(inputs, batch_size=batch_size, verbose=0)
+    with matrix_precision("float32"):
+        outputs = model.predict(inputs, batch_size=batch_size, verbose=0)
     return {"model": metrics.image_quality(targets, outputs),
             "input": metrics.image_quality(targets, inputs)}

@@ -8,8 +8,9 @@ import os
 import platform
 from pathlib import Path
 
-from diffnet_tf import protocols, runs
+from diffnet_tf import hardware, protocols
 from experiments.benchmark_references import have_scipy
+from experiments.benchmark_timing import precision_of
 
 LABELS = {
     "diffnet": "DiffNet-5 (neumann)",
@@ -17,6 +18,8 @@ LABELS = {
     "original": "original formulation (zero)",
     "floor": "compute floor (5 estimators, no update)",
     "unet": "U-Net",
+    "diffnet_fast": "DiffNet-5 (neumann)",
+    "unet_fast": "U-Net",
 }
 PAPER_STEPS = math.ceil(protocols.TRAIN_IMAGES / protocols.BATCH_SIZE) * protocols.PM_EPOCHS
 METHODS = {
@@ -36,6 +39,10 @@ METHODS = {
                        "float64, the released script's zero exterior)",
     "paper_protocol_hours": f"{PAPER_STEPS:,} training steps (Sect. 5.2: 90,000 images x 18 "
                             "epochs, batch 16) x the median training step",
+    "precision": "every call of a model inside precision.matrix_precision of its row's "
+                 "precision: 'float32' (true float32, the protocols' default) or 'fast' (the "
+                 "device's default: TF32 on NVIDIA GPUs since Ampere; on a CPU the same "
+                 "computation as float32, so the rows differ by timing noise alone)",
     "peak_training_memory": "peak RSS (VmHWM; ru_maxrss without /proc) of a fresh process "
                             "over its first training steps minus its peak after the "
                             "imports and the data; MiB",
@@ -46,8 +53,8 @@ TARGETS = dict(floor_ratio=1.10, original_ratio=1.0, unet_ratio=4.0, pm_rate=500
 
 
 def machine_info():
-    """Platform, CPUs, accelerators, backend and versions (runs.machine), for the JSON."""
-    found = runs.machine()
+    """Platform, CPUs, accelerators, backend and versions (hardware.machine), for the JSON."""
+    found = hardware.machine()
     versions = found.pop("versions")
     if have_scipy():
         import scipy
@@ -144,8 +151,8 @@ def format_table(models, params, memory, pairs, hours=None, backend=None, device
     lines = [f"Backend {backend} on {device}", ""] if backend else []
     lines += [
         "| model | parameters | train step ms (median, min-max) | train img/s | "
-        "inference img/s | step / floor | peak train MiB | paper protocol h |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "inference img/s | step / floor | peak train MiB | paper protocol h | precision |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for name, figures in models.items():
         train, infer = figures["train"], figures["inference"]
@@ -155,7 +162,7 @@ def format_table(models, params, memory, pairs, hours=None, backend=None, device
             f"({1e3 * train['min_s']:.0f}-{1e3 * train['max_s']:.0f}) | "
             f"{train['images_per_s']:.1f} | {infer['images_per_s']:.1f} | "
             f"{train['median_s'] / floor:.3f} | {mib} | "
-            f"{f'{hours[name]:.2f}' if name in hours else '-'} |")
+            f"{f'{hours[name]:.2f}' if name in hours else '-'} | {precision_of(name)} |")
     if pairs is not None:
         lines += ["", "| Perona-Malik pairs (4 steps) | images/s |", "|---|---:|",
                   f"| library, batched (pairs.pairs_from_images) | "

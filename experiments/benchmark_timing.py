@@ -13,11 +13,20 @@ from diffnet_tf import physics, protocols, spec
 from diffnet_tf.cli.startup import verbosity
 from diffnet_tf.models import DiffNet, UNet
 from diffnet_tf.pairs import pairs_from_images
+from diffnet_tf.precision import matrix_precision
 from experiments.benchmark_references import (ComputeFloor, OriginalDiffNet, have_scipy,
                                               sparse_perona_malik)
 
-MODEL_NAMES = ("diffnet", "diffnet_zero", "original", "floor", "unet")
+# The *_fast rows are DiffNet-5 and the U-Net again, timed in the device's default matrix
+# precision ('fast': TF32 on recent NVIDIA GPUs); every other row in true float32.
+MODEL_NAMES = ("diffnet", "diffnet_zero", "original", "floor", "unet", "diffnet_fast",
+               "unet_fast")
 CONTENDED = 0.75  # a repetition with cores_used under this x the figure's best was disturbed
+
+
+def precision_of(name):
+    """The matrix precision model `name` is timed in (`precision.matrix_precision`)."""
+    return "fast" if name.endswith("_fast") else protocols.PRECISION
 
 
 def make_model(name, image_size, unet_filters=protocols.UNET_FILTERS):
@@ -28,6 +37,8 @@ def make_model(name, image_size, unet_filters=protocols.UNET_FILTERS):
         "original": lambda: OriginalDiffNet(),
         "floor": lambda: ComputeFloor(),
         "unet": lambda: UNet(base_filters=unet_filters),
+        "diffnet_fast": lambda: DiffNet(),
+        "unet_fast": lambda: UNet(base_filters=unet_filters),
     }[name]()
     model.build((None, image_size, image_size, 1))
     return model
@@ -79,7 +90,8 @@ def summarize(timings, images):
 
 
 def time_models(models, settings):
-    """Training-step and inference times of every model, round robin.
+    """Training-step and inference times of every model, round robin, each in its matrix
+    precision (`precision_of`; its functions are compiled in it, at the first round).
 
     Args:
         models: dict name -> compiled Keras model.
@@ -97,14 +109,13 @@ def time_models(models, settings):
     progbar = keras.utils.Progbar(settings.warmup + settings.repeats, unit_name="round",
                                   verbose=verbosity(None))  # no control codes in a file
     for round_index in range(settings.warmup + settings.repeats):
-        for name, model in models.items():
-            timing = _timed(model.train_on_batch, x, y)
-            if round_index >= settings.warmup:
-                train[name].append(timing)
-        for name, model in models.items():
-            timing = _timed(model.predict_on_batch, x_infer)
-            if round_index >= settings.warmup:
-                infer[name].append(timing)
+        for timings, step, data in ((train, "train_on_batch", (x, y)),
+                                    (infer, "predict_on_batch", (x_infer,))):
+            for name, model in models.items():
+                with matrix_precision(precision_of(name)):
+                    timing = _timed(getattr(model, step), *data)
+                if round_index >= settings.warmup:
+                    timings[name].append(timing)
         progbar.add(1)
     return {
         name: {

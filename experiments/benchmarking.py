@@ -5,13 +5,12 @@ record (benchmark_report).
 
 import dataclasses
 import datetime
-import json
 import os
 import time
 
 import keras
 
-from diffnet_tf import protocols
+from diffnet_tf import files, protocols
 from experiments.benchmark_memory import MEMORY_MODELS, peak_training_memory
 from experiments.benchmark_report import (METHODS, contention_note, format_checks,
                                           format_table, machine_info, output_path,
@@ -102,7 +101,8 @@ def run(settings, out_dir, quick):
     found = record["machine"]["accelerators"]
     results["notes"].append(
         "accelerators found: " + ", ".join(found) if found else
-        "no GPU on this machine: every figure is CPU-only; the CPU targets are the ones checked")
+        "no GPU on this machine: every figure is CPU-only; the CPU targets are the ones "
+        "checked; the 'fast' rows compute the same as the float32 ones here")
     table = format_table(results["models"], results["parameters"],
                          results["peak_training_memory"], results["pair_generation"],
                          results["paper_protocol_hours"], record["backend"], record["device"])
@@ -115,7 +115,7 @@ def run(settings, out_dir, quick):
                   wall_time_s=time.perf_counter() - started)
     record["machine"]["load_average_at_end"] = os.getloadavg()
     path = output_path(out_dir, datetime.datetime.now())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2))
+    files.make_folder(path.parent)
+    files.write_json(path, record)
     print(f"Wrote {path} ({record['wall_time_s']:.0f} s)")
     return path

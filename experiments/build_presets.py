@@ -38,12 +38,14 @@ def parse_packages(values):
     return dict(pairs)
 
 
-def _machine(record, runs):
+def _machine(record):
     """The machine the run recorded, or (for runs older than those records) the packaging
     machine, saying so."""
     if "machine" in record:
         return {"machine": record["machine"]}
-    return {"machine": runs.machine(), "machine_recorded_at": "packaging (the run predates "
+    from diffnet_tf import hardware
+
+    return {"machine": hardware.machine(), "machine_recorded_at": "packaging (the run predates "
             "machine records; it trained in the same session, on the same machine)"}
 
 
@@ -83,7 +85,7 @@ def package(name, folder, pretrained_dir, data_dir):
     files.write_json(target / "preset.json", {
         "name": name, "spec": run_spec.to_dict(), "command": programs.command_for(run_spec),
         "steps": training_steps(run_spec), "train_seconds": record["train_seconds"],
-        **_machine(record, runs), "parameters": int(model.count_params()),
+        **_machine(record), "parameters": int(model.count_params()),
         "test_images": presets.TEST_IMAGES, "test_psnr": round(psnr[0], 3),
         "input_psnr": round(psnr[1], 3), "run": folder.name,
     })

@@ -18,13 +18,14 @@ all three channels, and SSIM (mean over channels).
 
 Writes <out_dir>/results.json (default runs/colour/) (per level and method: test PSNR mean and std, SSIM, the
 run) and the runs in <out_dir>/runs/ (README, "Run folders"): the same command again
-reuses finished runs.
+reuses finished runs. `--executor` chooses where the runs train (diffnet_tf.launch: here
+one after another, Ray tasks or a Slurm job array); they are scored here once all finished.
 """
 
 from pathlib import Path
 
 from diffnet_tf.cli import programs, startup
-from diffnet_tf.cli.arguments import parse_noise_levels
+from diffnet_tf.cli.arguments import executor, parse_noise_levels
 from diffnet_tf.cli.spec_flags import spec_from_flags
 
 FLAGS = programs.flag_values("colour")
@@ -46,26 +47,34 @@ def study_specs(base, level, coupling):
 def main(argv):
     del argv
     from diffnet_tf import files, metrics, pairs, protocols, runs
+    from diffnet_tf.launch import launcher
     from diffnet_tf.restoration import restore_channels
 
     values, verbose = startup.begin("colour", FLAGS)
     base = spec_from_flags(programs.protocol_spec("colour"), values)
     out_dir = Path(values["out_dir"])
+    levels = parse_noise_levels(values["noise_levels"])
+    specs = {level: study_specs(base, level, protocols.COLOUR_PM_COUPLING) for level in levels}
+    cells = {f"{method}, noise {level:g}": run_spec
+             for level in levels for method, run_spec in specs[level].items()}
+    runner = executor(values, out_dir)
+    for key, run_spec in cells.items():
+        print(f"{key}: {run_spec.folder_name}")
+    outcomes = launcher.launch(cells, out_dir / "runs", runner, values["data_dir"],
+                               values["overwrite"], verbose=verbose)
+    launcher.check_finished(outcomes)
     results = {}
-    for level in parse_noise_levels(values["noise_levels"]):
-        specs = study_specs(base, level, protocols.COLOUR_PM_COUPLING)
-        colour_data = specs["colour DiffNet (none)"].data
+    for level in levels:
+        colour_data = specs[level]["colour DiffNet (none)"].data
         inputs, targets = pairs.make_pairs(colour_data, "test", colour_data.test_size,
                                            values["data_dir"], verbose=verbose)
         scores = {"input": metrics.image_quality(targets, inputs)}
-        for method, run_spec in specs.items():
-            print(f"noise {level:g}, {method}: {run_spec.folder_name}")
-            result = runs.execute(run_spec, out_dir / "runs", values["data_dir"],
-                                  values["overwrite"], verbose)
-            model = result.model or runs.RunFolder(out_dir / "runs", run_spec).load_model()
+        for method, run_spec in specs[level].items():
+            folder = runs.RunFolder(out_dir / "runs", run_spec)
+            model = folder.load_model()
             outputs = (restore_channels(model, inputs) if run_spec.data.channels == 1
                        else model.predict(inputs, verbose=0))
-            scores[method] = dict(metrics.image_quality(targets, outputs), run=str(result.path))
+            scores[method] = dict(metrics.image_quality(targets, outputs), run=str(folder.path))
         results[f"{level:g}"] = scores
         for method in METHODS:
             print(f"noise {level:g}: {method}: PSNR {scores[method]['psnr_mean']:.2f} +- "

@@ -5,6 +5,9 @@
     python -m experiments.generalisation --noise=0.01             # inversion with 1% noise
     python -m experiments.generalisation --dataset=synthetic --sizes=10,50,100,500,1000 \\
         --epochs=2 --epoch_images=200 --patience=1 --val_size=50 --test_size=100  # CPU
+    python -m experiments.generalisation --executor=ray --gpus_per_cell=1  # a cell per GPU
+    python -m experiments.generalisation --executor=slurm --slurm_partition=gpu \\
+        --gpus_per_cell=1 --cpus_per_cell=4 --slurm_time=600    # a Slurm job array
 
 Every (model, size) cell is a run (the protocols 'generalisation' and 'generalisation_unet'
 of diffnet_tf/protocols.py, with the cell's training-set size): the Perona-Malik protocol
@@ -30,6 +33,12 @@ the images used, epochs trained, the best epoch, the run folder) and
 fig10_psnr_vs_size.png. Cells are runs: the same command again skips finished cells and
 resumes an interrupted one from its last finished epoch (its early stopping's memory
 starting anew); a cell with any other setting is another run in another folder.
+
+`--executor` chooses where the cells run (diffnet_tf.launch): one after another in this
+process (local), as Ray tasks or as a Slurm job array, several at once. The training and
+test pairs every cell shares are made once first, here, and each cell reads its own from
+the pair cache. A cell that fails is reported and the others go on; results.json and the
+figure are written once every cell has finished.
 """
 
 import math
@@ -39,6 +48,7 @@ from pathlib import Path
 from absl import app
 
 from diffnet_tf.cli import programs, startup
+from diffnet_tf.cli.arguments import executor
 from diffnet_tf.cli.report import count
 from diffnet_tf.cli.spec_flags import network_values, spec_from_flags
 
@@ -92,14 +102,24 @@ def study_cells(bases, sizes, epoch_images, train_split):
     return cells
 
 
-def cell_record(key, cell, result):
-    """A cell's entry in results.json: its setting, its run folder and its figures."""
-    metrics = result.metrics
+def cell_record(key, cell, folder):
+    """A cell's entry in results.json, from its finished run folder (a runs.RunFolder): its
+    setting, its run folder and its figures."""
+    metrics = folder.metrics()
     return {"model": cell.model.kind, "size": int(key.rsplit("_n", 1)[1]),
             "train_images": cell.data.train_size, "val_images": cell.data.val_size,
-            "epoch_repeats": cell.train.epoch_repeats, "run": str(result.path),
+            "epoch_repeats": cell.train.epoch_repeats, "run": str(folder.path),
             **{k: metrics[k] for k in ("test", "test_input", "train", "epochs_trained",
                                        "best_epoch", "stopped_early", "train_seconds")}}
+
+
+def plan_line(key, cell):
+    """What a cell trains: 'diffnet_n10: 10 training images x500 per epoch, 500
+    validation, at most 18 epochs'."""
+    repeats = cell.train.epoch_repeats
+    return (f"{key}: {cell.data.train_size} training images"
+            f"{f' x{repeats} per epoch' if repeats > 1 else ''}, {cell.data.val_size} "
+            f"validation, at most {count(cell.train.epochs, 'epoch')}")
 
 
 def fig10_curves(records):
@@ -125,7 +145,8 @@ def fig10_title(data):
 
 def main(argv):
     del argv
-    from diffnet_tf import files, pairs, plotting, protocols, runs
+    from diffnet_tf import files, plotting, protocols, runs
+    from diffnet_tf.launch import launcher
 
     values, verbose = startup.begin("generalisation", FLAGS)
     sizes = parse_sizes(values["sizes"], protocols.TRAIN_IMAGES)
@@ -138,30 +159,20 @@ def main(argv):
     cells = study_cells(bases, sizes, epoch_images, protocols.TRAIN_IMAGES)
     data = next(iter(cells.values())).data
     study_dir = Path(values["out_dir"]) / f"{data.problem}_{data.source}_noise{data.noise:g}"
-    todo = [key for key, cell in cells.items()
-            if values["overwrite"] or not runs.RunFolder(study_dir, cell).finished]
-    print(f"Generalisation ({study_dir.name}): {len(cells) - len(todo)} of {len(cells)} cells "
-          f"done -> {study_dir}")
-    pools = None
-    if todo:  # every cell's pairs are the first of the same two pools: make them once
-        largest = max(cells[key].data.train_size for key in todo) + data.val_size
-        pools = tuple(pairs.make_pairs(data, split, n, values["data_dir"], verbose=verbose,
-                                       download=values["download"])
-                      for split, n in (("train", largest), ("test", data.test_size)))
+    runner = executor(values, study_dir)
+    print(f"Generalisation ({study_dir.name}): {len(cells)} cells -> {study_dir}")
+    for key, cell in cells.items():
+        print(plan_line(key, cell))
+    outcomes = launcher.launch(cells, study_dir, runner, values["data_dir"],
+                               values["overwrite"], values["download"], verbose)
+    launcher.check_finished(outcomes)
     records = {}
     for key, cell in cells.items():
-        if key in todo:
-            repeats = cell.train.epoch_repeats
-            print(f"[{todo.index(key) + 1}/{len(todo)}] {key}: {cell.data.train_size} training "
-                  f"images{f' x{repeats} per epoch' if repeats > 1 else ''}, "
-                  f"{data.val_size} validation, at most {count(cell.train.epochs, 'epoch')}")
-        result = runs.execute(cell, study_dir, values["data_dir"], values["overwrite"],
-                              verbose, pools=pools)
-        records[key] = cell_record(key, cell, result)
+        records[key] = cell_record(key, cell, runs.RunFolder(study_dir, cell))
         print(f"{key}: test PSNR {records[key]['test']['psnr_mean']:.2f} dB (input "
               f"{records[key]['test_input']['psnr_mean']:.2f} dB), best epoch "
               f"{records[key]['best_epoch']} of {records[key]['epochs_trained']}"
-              f"{' (finished earlier)' if result.reused else ''}")
+              f"{' (finished earlier)' if outcomes[key].status == 'reused' else ''}")
     files.write_json(study_dir / "results.json", {"cells": records})
     figure = plotting.psnr_vs_training_size(
         fig10_curves(records), study_dir / "fig10_psnr_vs_size.png",

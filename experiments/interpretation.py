@@ -28,7 +28,9 @@ S = sum_{i=1..4} zeta_i - zeta_5 (eq. 2.26).
 Writes <out_dir>/: results.json (per level: alpha per layer, their mean and its standard
 deviation over images, the learned dt per layer, the PSNR of the samples and of their
 inputs, the run used), fig11_smoothing.png, fig12_diagonal.png, fig13_alpha_vs_noise.png,
-and models/<run folder>/ for every model trained here.
+and models/<run folder>/ for every model trained here. `--executor` chooses where the
+levels still to train run (diffnet_tf.launch: here one after another, Ray tasks or a Slurm
+job array); the figures are made here once every level's run has finished.
 """
 
 import os
@@ -37,7 +39,7 @@ from pathlib import Path
 from absl import app
 
 from diffnet_tf.cli import programs, startup
-from diffnet_tf.cli.arguments import parse_noise_levels
+from diffnet_tf.cli.arguments import executor, parse_noise_levels
 from diffnet_tf.cli.spec_flags import spec_from_flags
 
 FLAGS = programs.flag_values("interpretation")
@@ -52,39 +54,55 @@ def check_samples(num_samples, image_index, test_size):
                              f"Received {image_index}.")
 
 
+def run_folders(specs, models_from, own, overwrite):
+    """{key: runs.RunFolder} of each level: the finished run in `models_from` with its spec
+    (unless `overwrite`), else its folder under `own` (the study's models/)."""
+    from diffnet_tf import runs
+
+    folders = {}
+    for key, run_spec in specs.items():
+        elsewhere = models_from and runs.RunFolder(models_from, run_spec)
+        reuse = elsewhere and elsewhere.finished and not overwrite
+        folders[key] = elsewhere if reuse else runs.RunFolder(own, run_spec)
+    return folders
+
+
 def main(argv):
     del argv
-    from diffnet_tf import pairs, run_figures, runs
+    from diffnet_tf import pairs, run_figures
     from diffnet_tf.analysis import filter_statistics, smoothing_and_diagonal
     from diffnet_tf.files import write_json
+    from diffnet_tf.launch import launcher
 
     values, verbose = startup.begin("interpretation", FLAGS)
     levels = parse_noise_levels(values["noise_levels"])
     protocol = programs.protocol_spec("interpretation")
-    specs = [spec_from_flags(protocol.replace(data={"noise": level}), values) for level in levels]
-    num_samples = values["num_samples"]
-    check_samples(num_samples, values["image_index"], specs[0].data.test_size)
+    specs = {f"noise{level:g}": spec_from_flags(protocol.replace(data={"noise": level}), values)
+             for level in levels}
+    num_samples, index = values["num_samples"], values["image_index"]
+    data = next(iter(specs.values())).data
+    check_samples(num_samples, index, data.test_size)
     if values["models_from"] and not os.path.isdir(values["models_from"]):
         raise app.UsageError(f"Expected --models_from to be a folder of run folders. Received "
                              f"{values['models_from']!r}, which is not a folder.")
     out_dir = Path(values["out_dir"])
     out_dir.mkdir(parents=True, exist_ok=True)  # also when every run comes from --models_from
+    folders = run_folders(specs, values["models_from"], out_dir / "models", values["overwrite"])
+    cells = {key: specs[key] for key, folder in folders.items()
+             if folder.root == out_dir / "models"}
+    runner = executor(values, out_dir)
+    for key, run_spec in cells.items():
+        print(f"{key}: run {out_dir / 'models' / run_spec.folder_name}")
+    outcomes = launcher.launch(cells, out_dir / "models", runner, values["data_dir"],
+                               values["overwrite"], values["download"], verbose)
+    launcher.check_finished(outcomes)
     results, smoothing, diagonal = {}, [], []
-    for run_spec in specs:
-        level = run_spec.data.noise
-        elsewhere = values["models_from"] and runs.RunFolder(values["models_from"], run_spec)
-        if elsewhere and elsewhere.finished and not values["overwrite"]:
-            path, model = elsewhere.path, elsewhere.load_model()
-        else:
-            print(f"noise {level:g}: run {out_dir / 'models' / run_spec.folder_name}")
-            result = runs.execute(run_spec, out_dir / "models", values["data_dir"],
-                                  values["overwrite"], verbose, download=values["download"])
-            path = result.path
-            model = result.model or runs.RunFolder(out_dir / "models", run_spec).load_model()
-        index = values["image_index"]
+    for key, run_spec in specs.items():
+        level, path = run_spec.data.noise, folders[key].path
         inputs, targets = pairs.make_pairs(run_spec.data, "test", max(num_samples, index + 1),
                                            values["data_dir"], verbose=0,
                                            download=values["download"])
+        model = folders[key].load_model()
         numbers = filter_statistics(model, inputs[:num_samples], targets[:num_samples])
         s, z5 = smoothing_and_diagonal(model, inputs[index : index + 1])
         results[f"{level:g}"] = dict(numbers, noise=level, run=str(path))
@@ -93,12 +111,11 @@ def main(argv):
         print(f"noise {level:g}: alpha {numbers['alpha_mean']:.4g} (per layer "
               f"{', '.join(f'{a:.3g}' for a in numbers['alpha_per_layer'])}), PSNR "
               f"{numbers['psnr_mean']:.2f} dB on {num_samples} test images ({path})")
-    source = specs[0].data.source
     run_figures.interpretation(levels, results, smoothing, diagonal, out_dir,
-                               f"{source}, test image {values['image_index']}",
-                               f"{source}, {num_samples} test images")
+                               f"{data.source}, test image {index}",
+                               f"{data.source}, {num_samples} test images")
     write_json(out_dir / "results.json",
-               dict(num_samples=num_samples, image_index=values["image_index"], levels=results))
+               dict(num_samples=num_samples, image_index=index, levels=results))
     print(f"Wrote Figs. 11-13 and results.json to {out_dir}")
 
 

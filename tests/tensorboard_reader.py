@@ -1,11 +1,13 @@
 """TensorBoard's own reader (no TensorFlow) over the event files the tests write: the
-tags, curves and images a user would see."""
+tags, curves and images a user would see. It is the reader TensorBoard's server uses
+without its fast loader (plugin_event_accumulator), which, unlike the older
+event_accumulator, applies a restart's purge to tensor summaries (ours)."""
 
 import io
 
 import numpy as np
 from PIL import Image
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.backend.event_processing.plugin_event_accumulator import EventAccumulator
 from tensorboard.util import tensor_util
 
 

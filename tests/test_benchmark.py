@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from diffnet_tf import physics, runs
+from diffnet_tf import hardware, physics
 from diffnet_tf.cli.startup import parse
 from diffnet_tf.models import DiffNet
 from diffnet_tf.stencil import apply_stencil
@@ -123,7 +123,8 @@ def test_the_json_names_the_device_the_backend_sees(monkeypatch, accelerators, d
     """The accelerators by id and model, else the processor and its cores."""
     machine = {"processor": "AMD EPYC 7B13", "cpu_count": 2, "accelerators": accelerators,
                "backend": "jax", "versions": {"python": "3.11.7", "keras": "3.8.0"}}
-    monkeypatch.setattr(runs, "machine", lambda: dict(machine, versions=dict(machine["versions"])))
+    monkeypatch.setattr(hardware, "machine",
+                        lambda: dict(machine, versions=dict(machine["versions"])))
     record = benchmark_report.machine_info()
     assert (record["device"], record["backend"]) == (device, "jax")
     assert record["machine"]["accelerators"] == accelerators
@@ -151,7 +152,7 @@ def test_a_jax_accelerator_is_named_by_its_id_and_model(monkeypatch):
 
     monkeypatch.setattr(jax, "devices", lambda: [Device("cpu", "cpu:0", "cpu"),
                                                  Device("gpu", "cuda:0", "NVIDIA H200")])
-    assert runs._accelerators("jax") == ["cuda:0 NVIDIA H200"]
+    assert hardware.accelerators("jax") == ["cuda:0 NVIDIA H200"]
 
 
 def test_repetitions_that_lost_a_core_are_counted_and_reported():

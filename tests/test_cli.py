@@ -2,19 +2,22 @@
 the flags -> RunSpec mapping and the messages naming flags, and the process start-up
 (TensorFlow's start-up lines dropped, the library's messages shown, the preamble)."""
 
+import errno
 import importlib
 import logging
 import os
 import pathlib
+import sys
 
 import pytest
 from absl import app, flags
 
-from diffnet_tf import spec
+from diffnet_tf import files, runs, spec
 from diffnet_tf.cli import programs, startup
 from diffnet_tf.cli.flag_table import TABLE
 from diffnet_tf.cli.spec_flags import SPEC_FLAGS, flag_message, spec_from_flags
 from diffnet_tf.cli.stderr_filter import startup_lines_dropped, startup_noise
+from diffnet_tf.launch import ExecutorUnavailable, launcher
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -117,6 +120,8 @@ def test_a_library_message_names_only_the_flags_the_program_has():
                       "model": {"channel_mixing": "full"}}),
     ("perona_malik_unet", {"data": {"problem": "pm_forward", "seed": 3}, "train": {"seed": 3}}),
     ("deconvolution", {"train": {"epochs": 150, "lr_init": 0.002, "lr_final": 4e-6}}),
+    ("deconvolution", {"data": {"heat_solver": "implicit"}, "train": {"precision": "fast"}}),
+    ("perona_malik", {"train": {"precision": "fast"}}),
 ])
 def test_command_for_gives_the_command_that_makes_the_spec(protocol, changes):
     run_spec = spec.protocol(protocol).replace(**changes)
@@ -191,3 +196,30 @@ def test_the_preamble_checks_the_folders_and_sets_the_emitter_where_asked(tmp_pa
     startup.parse(registry, ["prog", f"--out_dir={tmp_path / 'file' / 'runs'}"])
     with pytest.raises(app.UsageError, match="folder of --out_dir"):
         startup.begin("perona_malik", registry)
+
+
+@pytest.mark.parametrize("error, line", [
+    (files.WriteFailed("out/c.png", OSError(errno.ENOSPC, "No space left on device")),
+     "Error: Could not write 'out/c.png': No space left on device.\n"),
+    (files.WriteFailed("ro/c.png", OSError(errno.EROFS, "Read-only file system")),
+     "Error: Could not write 'ro/c.png': Read-only file system.\n"),
+    (files.DamagedFile("The finished run in runs/x is damaged: ..."),
+     "Error: The finished run in runs/x is damaged: ...\n"),
+    (runs.BackendMismatch("The run in runs/x was made under the jax backend, ..."),
+     "Error: The run in runs/x was made under the jax backend, ...\n"),
+    (ExecutorUnavailable("--executor=ray needs the ray package, which is not installed: ..."),
+     "Error: --executor=ray needs the ray package, which is not installed: ...\n"),
+    (launcher.CellsUnfinished("1 of 4 cells did not finish: unet_n10 failed (...). ..."),
+     "Error: 1 of 4 cells did not finish: unet_n10 failed (...). ...\n"),
+])
+def test_a_failed_write_or_a_damaged_file_ends_the_program_with_its_line_and_status_1(
+        monkeypatch, capsys, error, line):
+    monkeypatch.setattr(startup, "drop_startup_lines_until_exit", lambda: None)
+    monkeypatch.setattr(sys, "argv", ["prog"])
+
+    def main(argv):
+        raise error
+
+    with pytest.raises(SystemExit) as exited:
+        startup.start(main, programs.flag_values("restore"), "doc")
+    assert exited.value.code == 1 and capsys.readouterr().err == line

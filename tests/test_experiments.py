@@ -3,6 +3,7 @@ checks at the edge, the run folders they write, and restore (diffnet_tf/cli/rest
 Each program's main is called with the arguments a user types, parsed by its own flag
 registry."""
 
+import errno
 import glob
 import importlib.util
 import json
@@ -17,7 +18,7 @@ import numpy as np
 import pytest
 from absl import app, flags
 
-from diffnet_tf import image_io, metrics, pairs, runs, spec
+from diffnet_tf import files, image_io, metrics, pairs, runs, spec
 from diffnet_tf.cli import restore
 from diffnet_tf.cli.startup import parse
 from experiments import deconvolution, generalisation, interpretation, perona_malik
@@ -81,6 +82,7 @@ def test_perona_malik_fails_fast_without_stl10(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--noise=inf"], r"DataSpec.noise \(--noise\) to be a finite number. Received inf"),
     (["--noise=nan"], r"DataSpec.noise \(--noise\) to be a finite number. Received nan"),
+    (["--noise=1e30"], r"DataSpec.noise \(--noise\) <= 1.0. Received 1e\+30"),
     (["--lr_init=inf"], r"TrainSpec.lr_init \(--lr_init\) to be a finite number"),
     (["--pm_dt=nan"], r"DataSpec.pm_dt \(--pm_dt\) to be a finite number. Received nan"),
     (["--pm_lambda=-1"], r"DataSpec.pm_lambda \(--pm_lambda\) > 0. Received -1"),
@@ -149,18 +151,26 @@ def test_help_lists_the_flags_and_an_unknown_flag_exits_with_a_message():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("max_discs", [1, 3])
-def test_deconvolution_writes_figures_and_metrics(tmp_path, max_discs, capsys):
-    run(deconvolution, *TINY, f"--max_discs={max_discs}", *folders(tmp_path))
+@pytest.mark.parametrize("max_discs, solver", [(1, "exact"), (3, "implicit")])
+def test_deconvolution_writes_figures_and_metrics(tmp_path, max_discs, solver, capsys):
+    run(deconvolution, *TINY, f"--max_discs={max_discs}", f"--heat_solver={solver}",
+        *folders(tmp_path))
     run_dir = only_run(tmp_path)
     lines = capsys.readouterr().out.splitlines()  # the report ends the output: its files
     files = [line for line in lines if line.startswith("  ")]
     assert files[0].endswith("metrics.json") and lines[-len(files):] == files
-    assert spec.RunSpec.load(os.path.join(run_dir, "spec.json")).data.max_discs == max_discs
+    stored = spec.RunSpec.load(os.path.join(run_dir, "spec.json"))
+    assert (stored.data.max_discs, stored.data.heat_solver) == (max_discs, solver)
     for name in ("metrics.json", "model.keras", "figures/fig4_disc_and_blur.png",
                  "figures/fig5_states.png", "figures/fig5_filters.png"):
         assert os.path.exists(os.path.join(run_dir, name)), name
-    assert json.load(open(os.path.join(run_dir, "metrics.json")))["parameters"] == 40_524
+    results = json.load(open(os.path.join(run_dir, "metrics.json")))
+    assert results["parameters"] == 40_524 and results["precision"] == "float32"
+    for part in ("test", "test_input", "test_tikhonov", "train_tikhonov"):  # released statistics
+        assert {"relative_l2_set", "psnr_batch16_mean", "psnr_batch16_min",
+                "psnr_batch16_max"} <= set(results[part])
+    assert results["test_tikhonov"]["psnr_batch16_mean"] > results["test_input"]["psnr_batch16_mean"]
+    assert any(line.startswith("Tikhonov inverse (weight") for line in lines)
 
 
 # ---------------------------------------------------------------- restore
@@ -302,6 +312,64 @@ def test_restore_rejects_empty_images_clearly(tmp_path, saved_models):
             str(tmp_path / "out.npy"))
 
 
+def test_restore_checks_every_path_before_it_loads_the_model(tmp_path, monkeypatch):
+    from diffnet_tf import saving
+
+    image_io.write_image(tmp_path / "in.png", np.full((8, 8), 0.5, np.float32))
+    (tmp_path / "dir.png").mkdir()
+    (tmp_path / "ro").mkdir()
+    (tmp_path / "model.keras").write_bytes(b"")
+    monkeypatch.setattr(saving, "load_model", None)  # no work before the paths are checked
+    real = tempfile.TemporaryFile
+
+    def read_only(dir):  # as on a read-only mount, which root may not write either
+        if Path(dir) == tmp_path / "ro":
+            raise OSError(errno.EROFS, "Read-only file system")
+        return real(dir=dir)
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", read_only)
+    for source, target, message in [
+        ("dir.png", "out.png", r"Expected an input image file. Received '.*dir.png': a folder"),
+        ("none.png", "out.png", r"Expected an input image file. Received '.*none.png': no such"),
+        ("in.png", "dir.png", r"Expected an output file path. Received '.*dir.png', which is a "
+                              r"folder: name a file in it, or pass it as --out_dir"),
+        ("in.png", "ro/out.png", r"Expected the output folder '.*ro' to be writable. '.*ro' is "
+                                 r"not \(Read-only file system\)"),
+    ]:
+        with pytest.raises(app.UsageError, match=message):
+            run(restore, f"--model={tmp_path / 'model.keras'}", str(tmp_path / source),
+                str(tmp_path / target))
+    assert sorted(os.listdir(tmp_path)) == ["dir.png", "in.png", "model.keras", "ro"]
+
+
+def test_restore_onto_a_full_disk_names_the_output_and_leaves_nothing(tmp_path, saved_models,
+                                                                      monkeypatch):
+    image_io.write_image(tmp_path / "in.png", np.full((8, 8), 0.5, np.float32))
+
+    def no_space(descriptor):  # the disk filled while the output was written
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", no_space)
+    with pytest.raises(files.WriteFailed, match=f"^Could not write '{tmp_path / 'out.png'}': "
+                                                "No space left on device.$"):
+        run(restore, f"--model={saved_models['diffnet']}", str(tmp_path / "in.png"),
+            str(tmp_path / "out.png"))
+    assert os.listdir(tmp_path) == ["in.png"]
+
+
+@pytest.mark.parametrize("values, message", [
+    (-np.ones((8, 8)), r"positive maximum .* Received values in \[-1, -1\]"),
+    (np.where(np.eye(8), np.nan, 0.5), r"finite values in '.*in.npy'. Received 8 NaN"),
+])
+def test_restore_refuses_images_without_a_positive_maximum_or_with_nan(tmp_path, saved_models,
+                                                                       values, message):
+    np.save(tmp_path / "in.npy", values.astype(np.float32))
+    with pytest.raises(app.UsageError, match=message):
+        run(restore, f"--model={saved_models['diffnet']}", str(tmp_path / "in.npy"),
+            str(tmp_path / "out.npy"))
+    assert not (tmp_path / "out.npy").exists()
+
+
 def test_restore_needs_a_model_and_two_paths(tmp_path):
     with pytest.raises(app.UsageError, match="two arguments"):
         run(restore, "--model=m.keras", "in.png")
@@ -373,6 +441,8 @@ def test_the_colour_study_scores_every_method_on_the_same_colour_images(tmp_path
 @pytest.mark.parametrize("args, message", [
     (["--dataset=stl10"], "Error: STL-10 not found under"),
     (["--dataset=synthetic", "--noise=inf"], "Error: Expected DataSpec.noise (--noise) to be a finite"),
+    (["--dataset=synthetic", "--noise=1e30"], "Error: Expected DataSpec.noise (--noise) <= 1.0. "
+                                              "Received 1e+30."),
 ])
 def test_a_user_error_ends_with_one_message_and_no_traceback(tmp_path, args, message):
     done = subprocess.run([sys.executable, "-m", "experiments.perona_malik", *args,
@@ -398,7 +468,62 @@ def test_a_damaged_run_file_ends_with_one_message_naming_it(tmp_path):
             "--train_size=16", "--test_size=4", "--epochs=1", *folders(tmp_path)]
     assert subprocess.run(args, cwd=ROOT, capture_output=True).returncode == 0
     (metrics,) = (tmp_path / "runs").glob("*/metrics.json")
+    whole = metrics.read_text()
     metrics.write_text("{")
     done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 1 and f"{metrics} is not valid JSON" in done.stderr
     assert "Traceback" not in done.stderr
+    metrics.write_text(whole)
+    model = metrics.with_name("model.keras")
+    model.write_bytes(model.read_bytes()[:1000])  # truncated: not "Finished earlier"
+    done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert done.stderr.startswith(f"Error: The finished run in {metrics.parent} is damaged: "
+                                  f"'{model}' is not a valid .keras file")
+    assert "--overwrite" in done.stderr and "Finished earlier" not in done.stdout
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """mount(size) -> a folder on a tmpfs of that size (skipped where mounting is not
+    permitted); unmounted afterwards."""
+    mounted = []
+
+    def mount(size):
+        folder = tmp_path / f"tmpfs{len(mounted)}"
+        folder.mkdir()
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                          capture_output=True).returncode != 0:
+            pytest.skip("mounting a tmpfs is not permitted here")
+        mounted.append(folder)
+        return folder
+
+    yield mount
+    for folder in mounted:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+@pytest.mark.slow
+def test_a_full_disk_ends_training_and_restore_with_one_line_and_loses_nothing(tmp_path,
+                                                                                full_disk):
+    """The issue's 3 MB tmpfs as --out_dir: h5py crashed the process (exit 139). Now one
+    line, exit status 1, the first epoch's backup kept; restore likewise names its output."""
+    out_dir = full_disk("3m")
+    done = subprocess.run(
+        [sys.executable, "-m", "experiments.perona_malik", "--dataset=synthetic",
+         "--train_size=16", "--test_size=4", "--epochs=2", "--verbose=0", f"--out_dir={out_dir}",
+         f"--data_dir={tmp_path / 'data'}"], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr[-2000:]
+    assert done.stderr.startswith(f"Error: Could not write '{out_dir}/")
+    assert "No space left on device" in done.stderr
+    assert [p.name for p in out_dir.glob("*/backup/*.h5")] == ["epoch-0001.weights.h5"]
+    full = full_disk("64k")
+    with open(full / "filler", "wb") as filler, pytest.raises(OSError):
+        filler.write(bytes(1 << 17))
+    image_io.write_image(tmp_path / "in.png", np.random.default_rng(0).random((64, 64)))
+    done = subprocess.run([sys.executable, "-m", "experiments.restore",
+                           "--model=pm_inverse_noise0.01", str(tmp_path / "in.png"),
+                           str(full / "out.png")], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 1 and done.stderr == (
+        f"Error: Could not write '{full / 'out.png'}': No space left on device.\n")
+    assert os.listdir(full) == ["filler"]

@@ -268,6 +268,16 @@ def test_missing_file_names_the_path(tmp_path):
         image_io.read_image(tmp_path / "missing.png")
 
 
+def test_a_folder_is_neither_read_nor_written_over(tmp_path):
+    (tmp_path / "dir.png").mkdir()
+    with pytest.raises(ValueError, match=r"Could not read an image from '.*dir.png': Is a "
+                                         r"directory\."):
+        image_io.read_image(tmp_path / "dir.png")
+    with pytest.raises(OSError, match=r"Could not write '.*dir.png': Is a directory\.$"):
+        image_io.write_image(tmp_path / "dir.png", np.zeros((2, 2)))
+    assert (tmp_path / "dir.png").is_dir() and os.listdir(tmp_path) == ["dir.png"]
+
+
 @pytest.mark.parametrize("name", ["a.jpg", "b.png", "c.png", "d.npy"])
 @pytest.mark.parametrize("damage", ["truncated", "garbage"])
 def test_damaged_files_cannot_be_read(tmp_path, name, damage):

@@ -6,7 +6,8 @@ import keras
 import numpy as np
 import pytest
 
-from diffnet_tf.metrics import ImageMetric, batch_psnr, psnr, relative_l2, ssim
+from diffnet_tf.metrics import (ImageMetric, batch_psnr, image_quality, psnr, relative_l2,
+                                relative_l2_set, released_batch_psnrs, ssim)
 from diffnet_tf.synthetic import synthetic_images
 
 
@@ -125,3 +126,24 @@ def test_a_model_compiled_with_a_metric_function_and_the_l2norm_loss_reloads(met
                                atol=1e-6)
     assert reloaded.loss is l2norm_loss
     assert reloaded.evaluate(x, x, verbose=0, return_dict=True).keys() == {"loss", metric.__name__}
+
+
+def test_the_whole_set_relative_l2_is_one_ratio_of_norms_not_a_mean_over_images():
+    y = images(4) * np.array([1.0, 1.0, 10.0, 10.0], np.float32)[:, None, None, None]
+    estimate = y + 0.01 * images(4, seed=2)
+    expected = np.linalg.norm(y.astype(np.float64) - estimate) / np.linalg.norm(y.astype(np.float64))
+    np.testing.assert_allclose(relative_l2_set(y, estimate), expected, rtol=1e-12)
+    per_image = np.mean(keras.ops.convert_to_numpy(relative_l2(y, estimate)))
+    assert abs(relative_l2_set(y, estimate) - per_image) > 0.1 * expected
+
+
+def test_the_released_batch_psnrs_are_the_batch_form_of_each_16_image_batch():
+    y, estimate = images(40), images(40, seed=1)
+    found = released_batch_psnrs(y, estimate)
+    expected = [float(keras.ops.convert_to_numpy(batch_psnr(y[i : i + 16], estimate[i : i + 16])))
+                for i in (0, 16)]  # the last 8 images make no whole batch
+    np.testing.assert_allclose(found, expected, rtol=1e-6)
+    assert len(released_batch_psnrs(y[:5], estimate[:5])) == 1  # a smaller set: one batch
+    quality = image_quality(y, estimate)
+    assert (quality["psnr_batch16_min"], quality["psnr_batch16_max"]) == (min(found), max(found))
+    assert quality["relative_l2_set"] == relative_l2_set(y, estimate)

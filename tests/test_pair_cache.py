@@ -33,6 +33,16 @@ def test_the_key_holds_what_changes_the_numbers_and_not_the_run_sizes(tmp_path):
         pair_cache.cache_key(data(), "val")
 
 
+def test_the_heat_solver_and_the_physics_format_are_in_the_key(tmp_path):
+    discs = spec.protocol("deconvolution").data
+    paths = {solver: pair_cache.cache_path(tmp_path, dataclasses.replace(discs, heat_solver=solver),
+                                           "test") for solver in ("exact", "explicit", "implicit")}
+    assert len(set(paths.values())) == 3
+    # Format 4: the physics is true float32 on every device; a cache a GPU made in TF32
+    # before it (format 3) is not read.
+    assert pair_cache.cache_key(discs, "test")["format"] == 4
+
+
 @pytest.mark.parametrize("complete", [True, False])
 def test_save_then_load_round_trips(tmp_path, complete):
     inputs, targets = arrays()
@@ -42,7 +52,7 @@ def test_save_then_load_round_trips(tmp_path, complete):
     np.testing.assert_array_equal(loaded_inputs, inputs)
     np.testing.assert_array_equal(loaded_targets, targets)
     assert loaded_complete is complete
-    assert [p.name for p in path.parent.iterdir()] == ["pairs.npz"]  # no temporary left
+    assert sorted(p.name for p in path.parent.iterdir()) == ["pairs.npz", "pairs.npz.lock"]
 
 
 def test_a_missing_file_loads_as_none(tmp_path):
@@ -87,4 +97,4 @@ def test_an_interrupted_save_keeps_the_old_file_and_leaves_no_other(tmp_path, mo
         pair_cache.save(path, *arrays(), True)
     monkeypatch.undo()
     np.testing.assert_array_equal(pair_cache.load(path)[0], old[0])
-    assert [p.name for p in tmp_path.iterdir()] == ["pairs.npz"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pairs.npz", "pairs.npz.lock"]

@@ -36,7 +36,7 @@ def physics_of(data, clean):
 
 
 def cache_files(root):
-    return sorted((root / "cache").glob("*")) if (root / "cache").exists() else []
+    return sorted((root / "cache").glob("*.npz")) if (root / "cache").exists() else []
 
 
 def said(caplog):

@@ -1,12 +1,13 @@
-"""Tests of diffnet_tf.panels: the fixed colour scales (shared with plotting's figures)
-and the sample and filter panels TensorBoard shows."""
+"""Tests of diffnet_tf.panels: the colour scales (shared with plotting's figures), the
+filter maps' own scales, and the sample and filter panels TensorBoard shows."""
 
 import matplotlib
 import numpy as np
 import pytest
 
 from diffnet_tf import plotting
-from diffnet_tf.panels import MIN_TILE, diverging_image, filter_panel, grey_image, sample_panel
+from diffnet_tf.panels import (MIN_TILE, diverging_image, filter_panel, grey_image,
+                               readable_scale, sample_panel)
 
 
 def colour_area(image, colour):
@@ -54,6 +55,29 @@ def test_diverging_scale_is_fixed_not_the_data_range():
 def test_diverging_rejects_a_bad_scale(scale, message):
     with pytest.raises(ValueError, match=message):
         diverging_image(np.zeros((2, 2)), scale)
+
+
+@pytest.mark.parametrize("largest, scale", [
+    (0.1837, 0.2), (0.1, 0.1), (np.float32(0.1), 0.1), (0.09, 0.1), (0.25, 0.3),
+    (0.0154, 0.02), (1.47, 2.0), (31.1, 50.0), (150.0, 200.0), (2.5e-5, 3e-5), (5.01, 10.0)])
+def test_readable_scale_rounds_up_to_one_two_three_or_five_times_a_power_of_ten(largest, scale):
+    values = np.array([-largest, largest / 3, 0.0], np.float32)
+    assert readable_scale(values, percentile=100) == scale
+
+
+def test_readable_scale_saturates_at_most_one_percent_and_ignores_what_is_not_finite():
+    rng = np.random.default_rng(0)
+    for magnitude in (1e-3, 0.07, 4.0, 300.0):
+        values = magnitude * rng.standard_normal(10_000) ** 3  # heavy tails
+        scale = readable_scale(np.append(values, [np.nan, np.inf, -np.inf]))
+        assert np.mean(np.abs(values) > scale) <= 0.01
+        assert scale < 2 * np.percentile(np.abs(values), 99)  # no coarser than 1-2-3-5 steps
+    assert readable_scale(np.zeros((4, 4))) == readable_scale(np.array([np.nan])) == 1.0
+
+
+def test_readable_scale_rejects_a_bad_percentile():
+    with pytest.raises(ValueError, match="Expected percentile <= 100. Received 101"):
+        readable_scale(np.ones(3), percentile=101)
 
 
 def test_panels_colour_like_the_figures():
@@ -147,6 +171,19 @@ def test_filter_panel_scale_is_fixed():
     zeta[0, 0] = 5.0  # one large value elsewhere does not change the others' colour
     colour = diverging_image(np.array([[0.3]]), 1.0)[0, 0]
     assert colour_area(filter_panel(zeta, 1.0), colour) >= 5 * MIN_TILE * MIN_TILE - 5
+
+
+def test_filter_panel_shows_each_map_on_its_own_scale_however_small_or_large():
+    """Maps from 0.002 to 30 in size each fill their tile with the end colour of their own
+    scale (on one fixed scale the small ones would be white)."""
+    zeta = (0.002, -0.05, 0.3, -20.0, -3.0)  # S = 0.002 - 0.05 + 0.3 - 20 + 3 = -16.748
+    panel = filter_panel(constant_filters(zeta))
+    reddest, bluest = diverging_image(np.array([[1.0, -1.0]]), 1.0)[0]
+    tile = MIN_TILE * MIN_TILE
+    assert 2 * tile <= colour_area(panel, reddest) < 2 * tile + 6 * MIN_TILE  # zeta_1, zeta_3
+    assert 3 * tile <= colour_area(panel, bluest) < 3 * tile + 6 * MIN_TILE  # zeta_2, _4, _5
+    s_colour = diverging_image(np.array([[-16.748]]), 20.0)[0, 0]  # S's scale: 20
+    assert colour_area(panel, s_colour) >= tile
 
 
 def test_filter_panel_shows_the_first_stencil_of_position_grouped_maps():

@@ -8,13 +8,14 @@ import signal
 import subprocess
 import sys
 import textwrap
+import zipfile
 
 import keras
 import numpy as np
 import pytest
 
 from diffnet_tf import metrics, runs, saving, spec, training
-from diffnet_tf.files import replace_atomically, write_json
+from diffnet_tf.files import DamagedFile, replace_atomically, write_json
 from diffnet_tf.pairs import run_pairs
 
 pytestmark = pytest.mark.slow  # every test here trains
@@ -52,7 +53,7 @@ def watch(monkeypatch):
     def install(stop=None):
         callback = Epochs(stop)
         monkeypatch.setattr(runs, "_logging_callbacks",
-                            lambda log_dir, preview: real(log_dir, preview) + [callback])
+                            lambda *args: real(*args) + [callback])
         return callback
 
     return install
@@ -228,8 +229,9 @@ def test_a_hand_edited_spec_is_refused(tmp_path):
 def test_a_finished_folder_counts_only_under_the_spec_it_was_named_for(tmp_path):
     run_spec = tiny()
     with runs.RunFolder(tmp_path, run_spec) as folder:
-        for name in ("metrics.json", "model.keras"):
-            (folder.path / name).write_text("{}")
+        (folder.path / "metrics.json").write_text("{}")
+        with zipfile.ZipFile(folder.path / "model.keras", "w") as archive:
+            archive.writestr("config.json", "{}")
     assert runs.RunFolder(tmp_path, run_spec).finished
     values = json.loads((folder.path / "spec.json").read_text())
     values["model"]["num_layers"] = 2  # a hand edit: the folder holds another run
@@ -257,13 +259,60 @@ def test_the_run_folder_holds_what_the_readme_promises(tmp_path):
         folder / "figure.png").write_bytes(b"png"))
     names = {p.name for p in result.path.iterdir()}
     logged = {"tensorboard"} if importlib.util.find_spec("tensorboard") else set()
-    assert names == {"spec.json", ".lock", "training.json", "model.keras", "metrics.json",
-                     "figures"} | logged
+    assert names == {"spec.json", ".lock", "backend.json", "training.json", "model.keras",
+                     "metrics.json", "figures"} | logged
     stored = result.metrics
     assert {"test", "test_input", "train", "train_input", "parameters", "epochs_trained",
-            "train_seconds", "dt"} <= set(stored)
+            "train_seconds", "dt", "precision"} <= set(stored)
+    assert stored["precision"] == "float32" and "test_tikhonov" not in stored  # Perona-Malik
     model = keras.saving.load_model(result.path / "model.keras")
     pairs = run_pairs(tiny().data, tmp_path / "data", verbose=0)
     outputs = model.predict(pairs.test[0], verbose=0)
     psnr = np.mean(keras.ops.convert_to_numpy(metrics.psnr(pairs.test[1], outputs)))
     assert psnr == pytest.approx(stored["test"]["psnr_mean"], abs=1e-3)
+
+
+class DivergeAtOnce(keras.callbacks.Callback):
+    def on_train_batch_end(self, batch, logs=None):
+        raise training.TrainingDiverged("Training diverged: the loss became nan at step 1.")
+
+
+@pytest.mark.parametrize("failure", ["data", "first epoch"])
+def test_a_run_that_fails_before_its_first_epoch_leaves_no_folder(tmp_path, monkeypatch,
+                                                                  failure):
+    if failure == "data":
+        def no_data(*args, **kwargs):
+            raise FileNotFoundError("STL-10 not found")
+
+        monkeypatch.setattr(runs, "run_pairs", no_data)
+        raised = FileNotFoundError
+    else:
+        real = runs._logging_callbacks
+        monkeypatch.setattr(runs, "_logging_callbacks", lambda *args: (
+            real(*args) + [DivergeAtOnce()]))
+        raised = training.TrainingDiverged
+    with pytest.raises(raised):
+        execute(tiny(), tmp_path)
+    assert list((tmp_path / "runs").iterdir()) == []  # no folder that looks like a run
+    monkeypatch.undo()
+    assert (execute(tiny(), tmp_path).path / "metrics.json").exists()  # and a rerun works
+
+
+@pytest.mark.parametrize("damage", ["truncated", "corrupted"])
+def test_a_finished_run_whose_model_is_damaged_is_named_damaged_not_reused(tmp_path, damage):
+    first = execute(tiny(), tmp_path)
+    model = first.path / "model.keras"
+    data = bytearray(model.read_bytes())
+    if damage == "truncated":
+        model.write_bytes(data[: len(data) // 2])
+    else:  # one byte flipped inside the weights: the archive's checksums see it
+        data[len(data) // 2] ^= 0xFF
+        model.write_bytes(bytes(data))
+    with pytest.raises(DamagedFile, match=r"The finished run in .* is damaged: .*model.keras' "
+                                          r"is not a valid .keras file.* --overwrite"):
+        execute(tiny(), tmp_path)
+    folder = runs.RunFolder(tmp_path / "runs", tiny())
+    assert not folder.finished and list(runs.finished_runs(tmp_path / "runs")) == []
+    assert (first.path / "metrics.json").exists()  # nothing removed: the user decides
+    again = execute(tiny(), tmp_path, overwrite=True)
+    assert not again.reused and saving.load_model(model).count_params() > 0

@@ -52,9 +52,19 @@ def test_equal_specs_have_equal_digests_and_any_change_changes_the_folder():
                dict(data={"pm_convention": "original"}), dict(data={"train_size": 999}),
                dict(model={"num_layers": 3}), dict(model={"boundary": "zero"}),
                dict(train={"lr_init": 1e-3}), dict(train={"epochs": 5}),
-               dict(train={"batch_size": 8}), dict(train={"seed": 1})]
+               dict(train={"batch_size": 8}), dict(train={"seed": 1}),
+               dict(train={"precision": "fast"})]
     names = {base.replace(**change).folder_name for change in changes}
     assert len(names) == len(changes) and base.folder_name not in names
+
+
+def test_the_heat_solver_is_part_of_a_disc_runs_identity_and_none_reads_as_exact():
+    discs = spec.protocol("deconvolution")
+    names = {discs.replace(data={"heat_solver": s}).folder_name for s in ("explicit", "implicit")}
+    assert len(names | {discs.folder_name}) == 3
+    assert discs.replace(data={"heat_solver": None}) == discs  # a spec.json before the field
+    with pytest.raises(ValueError, match="Unknown DataSpec.heat_solver 'rk4'"):
+        discs.replace(data={"heat_solver": "rk4"})
 
 
 def test_numbers_are_normalised_so_0_and_0_point_0_are_one_spec():
@@ -80,6 +90,7 @@ def test_specs_are_immutable():
     (dict(data={"pm_lambda": float("inf")}), r"DataSpec.pm_lambda to be a finite number"),
     (dict(data={"heat_time": 1.0}), r"DataSpec.heat_time to be None \(problem 'pm_inverse'"),
     (dict(data={"max_discs": 2}), r"DataSpec.max_discs to be None"),
+    (dict(data={"heat_solver": "exact"}), r"DataSpec.heat_solver to be None \(problem 'pm_inverse'"),
     (dict(data={"source": "stl10", "image_size": 64}), r"image_size 96 for STL-10"),
     (dict(data={"train_size": 90_001}), r"at most 90,000 training images"),
     (dict(data={"validation": "train_tail", "train_size": 89_900}), r"train_size \+ val_size"),
@@ -94,6 +105,8 @@ def test_specs_are_immutable():
     (dict(train={"lr_final": 0.1}), r"0 < lr_final <= lr_init"),
     (dict(train={"epochs": 2.5}), r"TrainSpec.epochs to be an integer"),
     (dict(train={"patience": 0}), r"TrainSpec.patience to be an integer >= 1"),
+    (dict(train={"precision": "tf32"}), r"Unknown TrainSpec.precision 'tf32'. Expected one of "
+                                        r"'float32', 'fast'"),
 ])
 def test_invalid_specs_are_refused_naming_the_field(change, message):
     with pytest.raises(ValueError, match=message):

@@ -1,7 +1,9 @@
-"""The Sect. 6 studies (generalisation, Fig. 10; interpretation, Figs. 11-13) as a user runs
-them on tiny sizes: cells and noise levels are runs, reused only when their spec matches;
-their flag checks; and their plots."""
+"""The Sect. 6 studies (generalisation, Fig. 10; interpretation, Figs. 11-13) and the colour
+study as a user runs them on tiny sizes: each plans its cells and hands them to the
+launcher; cells and noise levels are runs, reused only when their spec matches; their flag
+checks; and their plots."""
 
+import importlib.util
 import json
 import os
 
@@ -10,9 +12,10 @@ import pytest
 from absl import app
 
 from diffnet_tf import plotting, runs, spec
+from diffnet_tf.launch import launcher
 from diffnet_tf.pairs import make_pairs, run_pairs
 from diffnet_tf.cli.startup import parse
-from experiments import generalisation, interpretation, perona_malik
+from experiments import colour, generalisation, interpretation, perona_malik
 
 TINY = ["--dataset=synthetic", "--epochs=1", "--layers=1", "--estimator_depth=2",
         "--batch_size=4", "--verbose=0"]
@@ -23,13 +26,13 @@ def run(module, *args):
     return module.main(parse(module.FLAGS, ["prog", *args]))
 
 
-class Interrupted(Exception):
-    pass
+class Interrupted(KeyboardInterrupt):
+    """A user's Ctrl-C: it stops the study (a failing cell would not)."""
 
 
 def counting_execute(monkeypatch, fail_on_call=None):
     """Wraps runs.execute: records each call's spec and whether it was reused; raises on
-    call `fail_on_call` before it runs."""
+    call `fail_on_call` before it runs. The launcher does not call it for finished runs."""
     calls, real = [], runs.execute
 
     def execute(run_spec, root, *args, **kwargs):
@@ -37,7 +40,7 @@ def counting_execute(monkeypatch, fail_on_call=None):
         if len(calls) == fail_on_call:
             raise Interrupted
         result = real(run_spec, root, *args, **kwargs)
-        calls[-1] = (run_spec, result.reused, kwargs.get("pools"))
+        calls[-1] = (run_spec, result.reused)
         return result
 
     monkeypatch.setattr(runs, "execute", execute)
@@ -58,9 +61,9 @@ def test_generalisation_cells_are_runs_that_resume_after_an_interrupt(tmp_path, 
     with pytest.raises(Interrupted):  # stopped before the second cell
         run(generalisation, *args)
     calls = counting_execute(monkeypatch)
-    run(generalisation, *args)
+    run(generalisation, *args)  # the finished cell is not run again
     assert [(c[0].model.kind, c[0].data.train_size, c[1]) for c in calls] == [
-        ("diffnet", 4, True), ("unet", 4, False), ("diffnet", 8, False), ("unet", 8, False)]
+        ("unet", 4, False), ("diffnet", 8, False), ("unet", 8, False)]
     cells = json.loads((study_dir / "results.json").read_text())["cells"]
     assert set(cells) == {"diffnet_n4", "unet_n4", "diffnet_n8", "unet_n8"}
     for key, cell in cells.items():
@@ -70,10 +73,11 @@ def test_generalisation_cells_are_runs_that_resume_after_an_interrupt(tmp_path, 
         assert stored.train.epoch_repeats == (2 if cell["size"] == 4 else 1)
     assert (study_dir / "fig10_psnr_vs_size.png").exists()
 
-    # Early stopping validates on the train images right after the training set, not test.
+    # Early stopping validates on the train images right after the training set, not test;
+    # the driver made the cache once, as long as the largest cell needs.
     train_inputs, _ = make_pairs(calls[0][0].data, "train", 12, tmp_path / "data", verbose=0)
-    for run_spec, _, pools in calls[1:]:
-        pairs = run_pairs(run_spec.data, pools=pools)
+    for run_spec, _ in calls:
+        pairs = run_pairs(run_spec.data, tmp_path / "data", verbose=0)
         n = run_spec.data.train_size
         np.testing.assert_array_equal(pairs.validation[0], train_inputs[n : n + 4])
         np.testing.assert_array_equal(pairs.train[0], train_inputs[:n])
@@ -81,23 +85,66 @@ def test_generalisation_cells_are_runs_that_resume_after_an_interrupt(tmp_path, 
     # Another setting is another set of runs: nothing stored is reused or overwritten.
     calls = counting_execute(monkeypatch)
     run(generalisation, *args, "--epochs=2")
-    assert [reused for _, reused, _ in calls] == [False] * 4
+    assert [reused for _, reused in calls] == [False] * 4
     assert len(os.listdir(study_dir)) == 8 + 2
 
 
 def test_a_corrupt_results_file_is_rewritten_from_the_runs(tmp_path, monkeypatch):
     args = generalisation_args(tmp_path, "--sizes=4", "--models=diffnet")
     results = tmp_path / "runs" / STUDY / "results.json"
-    monkeypatch.setattr(runs, "execute", lambda run_spec, root, *a, **k: runs.RunResult(
-        root / run_spec.folder_name, {"test": {"psnr_mean": 30.0, "psnr_std": 1.0},
-                                      "test_input": {"psnr_mean": 29.0}, "train": {},
-                                      "epochs_trained": 1, "best_epoch": 1,
-                                      "stopped_early": False, "train_seconds": 1.0}, True))
+    monkeypatch.setattr(runs.RunFolder, "metrics", lambda folder: {
+        "test": {"psnr_mean": 30.0, "psnr_std": 1.0}, "test_input": {"psnr_mean": 29.0},
+        "train": {}, "epochs_trained": 1, "best_epoch": 1, "stopped_early": False,
+        "train_seconds": 1.0})
     monkeypatch.setattr(runs.RunFolder, "finished", True)
     results.parent.mkdir(parents=True)
     results.write_text("{ damaged")
     run(generalisation, *args)  # results.json is an output: never read, rewritten
     assert json.loads(results.read_text())["cells"]["diffnet_n4"]["test"]["psnr_mean"] == 30.0
+
+
+class Planned(Exception):
+    """Stops a study at the launcher."""
+
+
+def planned(monkeypatch, module, *args):
+    """{cells, root, executor}: what a study hands to the launcher (stopped there)."""
+    seen = {}
+
+    def launch(cells, root, executor, *more, **kwargs):
+        seen.update(cells=cells, root=root, executor=executor)
+        raise Planned
+
+    monkeypatch.setattr(launcher, "launch", launch)
+    with pytest.raises(Planned):
+        run(module, *args)
+    return seen
+
+
+def test_each_study_hands_its_cells_to_the_launcher_with_the_executor_of_the_flags(
+        tmp_path, monkeypatch):
+    out, data = tmp_path / "runs", f"--data_dir={tmp_path / 'data'}"
+    plan = planned(monkeypatch, generalisation, *generalisation_args(tmp_path))
+    assert list(plan["cells"]) == ["diffnet_n4", "unet_n4", "diffnet_n8", "unet_n8"]
+    assert plan["root"] == out / STUDY and plan["executor"].name == "local"
+    plan = planned(monkeypatch, interpretation, *TINY, "--train_size=8", "--test_size=6",
+                   "--num_samples=4", "--noise_levels=0.01,0", f"--out_dir={out}", data)
+    assert {key: cell.data.noise for key, cell in plan["cells"].items()} == {
+        "noise0.01": 0.01, "noise0": 0.0}
+    assert plan["root"] == out / "models"
+    plan = planned(monkeypatch, colour, "--noise_levels=0", "--train_size=8", "--test_size=4",
+                   f"--out_dir={out}", data)
+    assert {key: cell.data.channels for key, cell in plan["cells"].items()} == {
+        "grey DiffNet per channel, noise 0": 1, "colour DiffNet (none), noise 0": 3,
+        "colour DiffNet (full), noise 0": 3}
+    assert plan["root"] == out / "runs"
+    if importlib.util.find_spec("submitit"):
+        monkeypatch.setattr("shutil.which", lambda name: f"/usr/bin/{name}")
+        plan = planned(monkeypatch, generalisation, *generalisation_args(
+            tmp_path, "--executor=slurm", "--slurm_partition=gpu", "--gpus_per_cell=1"))
+        executor = plan["executor"]
+        assert (executor.name, executor.folder) == ("slurm", f"{out / STUDY}/submitit")
+        assert executor.parameters()["slurm_partition"] == "gpu"
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -146,7 +193,9 @@ def test_interpretation_reuses_only_runs_with_the_spec_it_needs(tmp_path, monkey
     calls = counting_execute(monkeypatch)
     run(interpretation, *TINY, *sizes, "--noise_levels=0", "--num_samples=4",
         f"--out_dir={out_dir}", data_dir)
-    assert [(c[0].data.noise, c[1]) for c in calls] == [(0.0, True)]  # its own run, reused
+    assert calls == []  # its own run, finished: reused without running it
+    clean = json.loads((out_dir / "results.json").read_text())["levels"]["0"]
+    assert clean["run"].startswith(str(out_dir / "models"))
 
     fresh = tmp_path / "fresh"  # every run from --models_from: nothing trained here
     run(interpretation, *TINY, *sizes, "--noise_levels=0.01", "--num_samples=4",

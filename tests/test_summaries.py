@@ -19,7 +19,7 @@ from tensorboard_reader import images, read_run, scalars, tags  # noqa: E402
 
 from diffnet_tf.models import DiffNet  # noqa: E402
 from diffnet_tf.panels import filter_panel, sample_panel  # noqa: E402
-from diffnet_tf.summaries import TensorBoardLogger, own_stencils  # noqa: E402
+from diffnet_tf.summaries import TensorBoardLogger, labelled_log_dir, own_stencils  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -97,7 +97,55 @@ def test_logger_writes_epochs_steps_learning_rate_and_diffnet_filters(diffnet_lo
     trace = model.trace(x[:1])
     layer_1 = images(validation, "zeta/layer_1")[-1][-1]
     caption = f"layer 1\ndt = {trace['dt'][0]:.4g}"
-    np.testing.assert_array_equal(layer_1, filter_panel(trace["filters"][0][0], 2.0, caption))
+    np.testing.assert_array_equal(layer_1, filter_panel(trace["filters"][0][0], None, caption))
+    description = validation.SummaryMetadata("zeta/layer_1").summary_description
+    assert "each on its own symmetric colour scale" in description
+
+
+@pytest.mark.slow
+def test_a_fit_killed_mid_epoch_and_resumed_logs_each_step_once_with_the_later_values(tmp_path):
+    """Epoch 1 done (its state kept, as a backup would), epoch 2 killed after 3 of its 6
+    steps, then a new logger resumes from the end of epoch 1: every tag of both runs has
+    each step once, the resumed values where the killed process had logged too."""
+    x = np.random.default_rng(2).random((12, 8, 8, 1), dtype=np.float32)
+    model = keras.Sequential([keras.Input((None, None, 1)), keras.layers.Conv2D(1, 3, padding="same")])
+    model.compile(keras.optimizers.SGD(0.05), loss="mse")
+    fit = dict(x=x, y=x * 0.5, batch_size=2, shuffle=False, verbose=0,
+               validation_data=(x[:2], x[:2] * 0.5))
+    saved = {}
+
+    class KillInEpochTwo(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            saved["weights"] = self.model.get_weights()
+
+        def on_train_batch_end(self, batch, logs=None):
+            if saved and batch == 2:
+                raise KeyboardInterrupt  # as kill -9: no on_train_end, no file closed
+
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(**fit, epochs=2, callbacks=[
+            TensorBoardLogger(str(tmp_path), preview=(x[:1], x[:1]), update_every=1),
+            KillInEpochTwo()])
+    model.set_weights(saved["weights"])
+    model.optimizer.iterations.assign(6)  # the optimizer's step count after epoch 1
+    fit["y"] = x * 0.4  # other losses than the killed process logged: the later ones show
+    model.fit(**fit, epochs=3, initial_epoch=1, callbacks=[
+        TensorBoardLogger(str(tmp_path), preview=(x[:1], x[:1]), update_every=1)])
+
+    train, validation = read_run(tmp_path / "train"), read_run(tmp_path / "validation")
+    for run in (train, validation):
+        for tag in run.Tags()["tensors"]:
+            steps = [event.step for event in run.Tensors(tag)]
+            assert steps == sorted(set(steps)), (tag, steps)  # each step once, in order
+    assert scalars(train, "loss/steps")[0] == list(range(1, 19))
+    assert scalars(train, "loss/epoch")[0] == [1, 2, 3]
+    assert [step for step, *_ in images(validation, "samples/1")] == [1, 2, 3]
+    killed, resumed = (read_run(path) for path in sorted((tmp_path / "train").iterdir()))
+    shown = scalars(train, "loss/steps")[1]
+    assert scalars(killed, "loss/steps")[0] == [1, 2, 3, 4, 5, 6, 7, 8, 9]
+    assert shown[:6] == scalars(killed, "loss/steps")[1][:6]
+    assert shown[6:] == scalars(resumed, "loss/steps")[1]  # steps 7 ... 18
+    assert shown[6:9] != scalars(killed, "loss/steps")[1][6:9]  # 7, 8, 9: not the killed ones
 
 
 @pytest.mark.slow
@@ -196,3 +244,15 @@ def test_each_channel_gets_its_own_stencils_maps(maps, channels, picks):
         [""] if channels == 1 else [f"/channel_{c}" for c in range(channels)])
     for (_, chosen, _), expected in zip(cards, picks):
         assert chosen[0, 0].tolist() == expected
+
+
+def test_a_runs_event_folders_end_with_the_data_settings_studies_vary():
+    """TensorBoard's run list breaks a run's name (its event folder below --logdir) into
+    lines only after '-' and cuts each after about 37 characters: the run folder's long
+    name is cut, so the name ends with noise and training-set size in short lines."""
+    folder = pathlib.Path("runs/perona_malik/diffnet_pm_inverse_synthetic_noise0.001_n1000-3f2a9c01be")
+    log_dir = labelled_log_dir(folder / "tensorboard", types.SimpleNamespace(noise=0.001, train_size=1000))
+    assert log_dir == folder / "tensorboard" / "noise0.001-n1000"
+    lines = str(log_dir / "validation").replace("-", "-\n").splitlines()
+    assert lines[1:] == ["3f2a9c01be/tensorboard/noise0.001-", "n1000/validation"]
+    assert all(len(line) <= 37 for line in lines[1:])

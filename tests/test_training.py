@@ -2,6 +2,7 @@
 evaluation and saved models."""
 
 import logging
+import shutil
 import subprocess
 import sys
 
@@ -10,14 +11,18 @@ import numpy as np
 import pytest
 
 from diffnet_tf import physics, spec
+from diffnet_tf.backup import EpochBackup, backup_size, backups
+from diffnet_tf.files import WriteFailed
+from diffnet_tf.models import DiffNet, UNet
 from diffnet_tf.pairs import RunPairs
+from diffnet_tf.precision import current_precision
 from diffnet_tf.training import (
-    EpochBackup,
     TrainingDiverged,
-    backups,
+    compile_model,
     evaluate,
     fit,
     learning_rate_schedule,
+    unusual_data,
 )
 from diffnet_tf.losses import l2norm_loss
 from diffnet_tf.saving import load_model, save_model
@@ -171,9 +176,38 @@ def test_evaluate_reports_model_and_do_nothing_baseline():
     identity = keras.Sequential([keras.Input((16, 16, 1)), keras.layers.Identity()])
     result = evaluate(identity, *pairs.train)
     assert result["model"] == result["input"]
-    assert set(result["model"]) == {"psnr_mean", "psnr_std", "psnr_batch", "relative_l2_mean",
-                                    "ssim_mean"}
+    assert set(result["model"]) == {"psnr_mean", "psnr_std", "psnr_batch", "psnr_batch16_mean",
+                                    "psnr_batch16_min", "psnr_batch16_max", "relative_l2_mean",
+                                    "relative_l2_set", "ssim_mean"}
     assert np.isfinite(result["input"]["psnr_mean"])
+
+
+def test_evaluate_predicts_in_true_float32():
+    seen = []
+
+    def record(x):  # runs when predict traces the model
+        seen.append(current_precision())
+        return x
+
+    model = keras.Sequential([keras.Input((16, 16, 1)), keras.layers.Lambda(record)])
+    seen.clear()
+    evaluate(model, *tiny_pairs().train)
+    assert seen and set(seen) == {"float32"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("precision", ["float32", "fast"])
+def test_fit_trains_in_the_specs_precision_and_records_it(tmp_path, precision):
+    seen, outside = [], current_precision()
+
+    class Record(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            seen.append(current_precision())
+
+    _, summary, _ = fit(tiny_spec(epochs=1, precision=precision), tiny_pairs(), tmp_path,
+                        verbose=0, callbacks=[Record()])
+    assert set(seen) == {"float32" if precision == "float32" else outside}
+    assert summary["precision"] == precision and current_precision() == outside
 
 
 @pytest.mark.slow
@@ -215,3 +249,92 @@ def test_saving_a_model_is_atomic(tmp_path):
         save_model(model, tmp_path / "model.keras")
     assert (tmp_path / "model.keras").read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["model.keras"]  # no temporary left
+
+
+# ---------------------------------------------------------------- full disks, data settings
+
+
+@pytest.mark.parametrize("model", [
+    DiffNet(num_layers=2, estimator_depth=2, width=4), UNet(base_filters=2, levels=2)])
+def test_the_backup_size_bounds_the_backup_file(tmp_path, model):
+    model.build((None, None, None, 1))
+    compile_model(model, tiny_spec().train, steps_per_epoch=1)
+    model.optimizer.build(model.trainable_variables)
+    model.save_weights(tmp_path / "epoch.weights.h5")
+    written = (tmp_path / "epoch.weights.h5").stat().st_size
+    assert written <= backup_size(model) <= 2 * written + 65536  # enough, not far more
+
+
+def full_after(calls):
+    """shutil.disk_usage as on a disk that is full after its first `calls` calls."""
+    real, seen = shutil.disk_usage, []
+
+    def usage(path):
+        seen.append(path)
+        return real(path)._replace(free=0) if len(seen) > calls else real(path)
+
+    return usage
+
+
+@pytest.mark.slow
+def test_a_full_disk_at_an_epoch_end_keeps_the_backup_and_a_rerun_resumes(tmp_path,
+                                                                          monkeypatch):
+    pairs, run_spec = tiny_pairs(), tiny_spec(epochs=3)
+    monkeypatch.setattr(shutil, "disk_usage", full_after(1))
+    with pytest.raises(WriteFailed, match=r"Could not write '.*epoch-0002.weights.h5': No "
+                                          r"space left on device \(0 bytes free"):
+        fit(run_spec, pairs, tmp_path, verbose=0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch-0001.json",
+                                                          "epoch-0001.weights.h5"]
+    monkeypatch.undo()
+    record = RecordEpochs()
+    fit(run_spec, pairs, tmp_path, verbose=0, callbacks=[record])
+    assert record.epochs == [1, 2]
+
+
+@pytest.mark.slow
+def test_a_real_full_disk_raises_write_failed_where_h5py_would_crash(tmp_path):
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(folder)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("mounting a tmpfs is not permitted here")
+    try:
+        with pytest.raises(WriteFailed, match="epoch-0001.weights.h5': No space left"):
+            fit(tiny_spec(epochs=1), tiny_pairs(), folder, verbose=0)
+        assert not any(p.name.endswith(".h5") for p in folder.iterdir())
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_divergence_message_names_data_settings_beyond_the_papers():
+    assert unusual_data(tiny_spec().replace(data={"noise": 0.1}).data) == []
+    (cause,) = unusual_data(tiny_spec().replace(data={"noise": 0.5}).data)
+    assert "DataSpec.noise is 0.5, the paper's largest 0.1" in cause
+
+
+@pytest.mark.slow
+def test_an_epoch_that_ends_diverged_is_not_backed_up(tmp_path):
+    pairs = tiny_pairs()
+    validation = tuple(a.copy() for a in pairs.validation)  # a finite training loss, an
+    validation[1][0, 0, 0, 0] = np.inf                      # infinite validation loss
+    pairs = RunPairs(pairs.train, validation, pairs.test)
+    run_spec = tiny_spec().replace(data={"noise": 0.5})
+    with pytest.raises(TrainingDiverged, match=r"the val loss became inf at step 2\. Likely "
+                                               r"causes: the noise is far above the paper's"):
+        fit(run_spec, pairs, tmp_path, verbose=0)
+    assert backups(tmp_path) == []
+
+
+def test_a_saved_model_loads_for_inference_whatever_it_was_compiled_with(tmp_path):
+    def unregistered_loss(y_true, y_pred):
+        return keras.ops.mean(abs(y_true - y_pred))
+
+    model = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Conv2D(1, 3, padding="same")])
+    model.compile(optimizer="adam", loss=unregistered_loss)
+    model.save(tmp_path / "mine.keras")
+    with pytest.raises(TypeError, match="unregistered_loss"):  # Keras' own load compiles
+        keras.saving.load_model(tmp_path / "mine.keras")
+    x = np.random.default_rng(0).random((2, 4, 4, 1)).astype(np.float32)
+    loaded = load_model(tmp_path / "mine.keras")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))

@@ -1,5 +1,5 @@
 """Flag values turned into what the programs use, their errors naming the flag: noise-level
-lists and the distribution strategy."""
+lists, the distribution strategy and the studies' executor."""
 
 import math
 
@@ -30,3 +30,26 @@ def strategy(name):
     import tensorflow as tf
 
     return tf.distribute.MirroredStrategy()
+
+
+def executor(values, study_dir):
+    """The executor of --executor with its flags (diffnet_tf.launch); Slurm's logs and
+    pickles go to <study_dir>/submitit. Its engine is imported here, only when chosen.
+
+    Raises:
+        launch.ExecutorUnavailable: the engine is not installed, or no Slurm here.
+    """
+    cells = {"cpus_per_cell": values["cpus_per_cell"], "gpus_per_cell": values["gpus_per_cell"],
+             "retries": values["cell_retries"]}
+    if values["executor"] == "ray":
+        from diffnet_tf.launch.ray_tasks import RayExecutor
+
+        return RayExecutor(values["ray_address"], **cells)
+    if values["executor"] == "slurm":
+        from diffnet_tf.launch.slurm_jobs import SlurmExecutor
+
+        return SlurmExecutor(f"{study_dir}/submitit", values["slurm_partition"],
+                             values["slurm_time"], values["slurm_parallel"], **cells)
+    from diffnet_tf.launch.local import LocalExecutor
+
+    return LocalExecutor()

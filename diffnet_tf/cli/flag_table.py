@@ -71,6 +71,10 @@ TABLE = {
                          "(shared) or one per channel.", "data.pm_coupling",
                          choices=("shared", "channelwise")),
     "heat_time": _spec("float", "Diffusion time T of the heat-equation blur.", "data.heat_time"),
+    "heat_solver": _spec("enum", "Heat solver of the blur: exact (exp(T L), zero-Neumann "
+                         "boundary), or the authors' AnisoDiff2d.m on a zero exterior: "
+                         "explicit (steps of 0.1) or implicit (one step of T).",
+                         "data.heat_solver", choices=("exact", "explicit", "implicit")),
     "max_discs": _spec("integer", "The most discs in one image (the paper's: 1); more make "
                        "overlapping discs with several contrast levels, a harder task.",
                        "data.max_discs"),
@@ -97,6 +101,10 @@ TABLE = {
     "batch_size": _spec("integer", "Images per optimizer step.", "train.batch_size"),
     "lr_init": _spec("float", "Adam's first learning rate.", "train.lr_init"),
     "lr_final": _spec("float", "Adam's last learning rate (geometric decay).", "train.lr_final"),
+    "precision": _spec("enum", "Training's matrix products and convolutions: float32 (true "
+                       "float32 on every device) or fast (the device's default: TF32 on "
+                       "NVIDIA GPUs since Ampere; the same on a CPU).", "train.precision",
+                       choices=("float32", "fast")),
     "seed": _spec("integer", "Seed of the data, noise, weights and shuffling.", "data.seed",
                   "train.seed"),
     # what to run
@@ -137,6 +145,27 @@ TABLE = {
                      choices=("default", "mirrored")),
     "verbose": Flag("enum", "Progress: 0 silent, 1 progress bars, 2 plain lines (default: 1 "
                     "on a terminal, 2 when the output goes to a file).", choices=("0", "1", "2")),
+    # where a study's cells run (diffnet_tf.launch)
+    "executor": Flag("enum", "Where the study's cells run: local (one after another in this "
+                     "process), ray (Ray tasks on --ray_address's cluster, or on one started "
+                     "on this machine), slurm (a Slurm job array through submitit).", "local",
+                     choices=("local", "ray", "slurm")),
+    "ray_address": Flag("string", "Ray: the cluster to connect to ('auto', 'host:6379', "
+                        "'ray://host:10001'); default: start one on this machine over its "
+                        "CPUs and GPUs."),
+    "cpus_per_cell": Flag("integer", "Ray and Slurm: the CPUs each cell holds (its TensorFlow "
+                          "and XLA threads are capped to them).", 1, lower_bound=1),
+    "gpus_per_cell": Flag("integer", "Ray and Slurm: the GPUs each cell holds (default: on "
+                          "Ray 1 where the cluster has GPUs, else 0; on Slurm 0).",
+                          lower_bound=0),
+    "cell_retries": Flag("integer", "Ray and Slurm: how often a cell starts again after its "
+                         "worker died or its task was stopped (time limit, preemption); it "
+                         "resumes from its last epoch.", 3, lower_bound=0),
+    "slurm_partition": Flag("string", "Slurm: the partition (default: the cluster's)."),
+    "slurm_time": Flag("integer", "Slurm: each cell's time limit in minutes.", 240,
+                       lower_bound=1),
+    "slurm_parallel": Flag("integer", "Slurm: the most cells running at once (default: "
+                           "submitit's, 256).", lower_bound=1),
     # the benchmark
     "quick": Flag("bool", "Fewer repetitions and images: a smoke test, noisier figures.", False),
     "repeats": Flag("integer", "Timed repetitions per figure (default 15; 3 quick).",

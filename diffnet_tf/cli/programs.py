@@ -17,8 +17,10 @@ from diffnet_tf.cli.spec_flags import SPEC_FLAGS, spec_from_flags
 
 _TRAINING = ("seed", "out_dir", "data_dir", "overwrite", "verbose")
 _DIFFNET = ("layers", "estimator_depth", "width", "boundary", "dt_init")
-_OPTIMISER = ("epochs", "batch_size", "lr_init", "lr_final")
+_OPTIMISER = ("epochs", "batch_size", "lr_init", "lr_final", "precision")
 _SIZES = ("train_size", "val_size", "test_size")
+_LAUNCH = ("executor", "ray_address", "cpus_per_cell", "gpus_per_cell", "cell_retries",
+           "slurm_partition", "slurm_time", "slurm_parallel")  # the studies' (diffnet_tf.launch)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,24 +61,25 @@ PROGRAMS = {
         {"diffnet": "perona_malik", "unet": "perona_malik_unet"},
         {"model": "diffnet", "out_dir": "runs/perona_malik"}, one_run=True),
     "deconvolution": Program(
-        ("max_discs", "heat_time", *_SIZES, *_DIFFNET, *_OPTIMISER, "strategy", *_TRAINING),
+        ("max_discs", "heat_time", "heat_solver", *_SIZES, *_DIFFNET, *_OPTIMISER, "strategy",
+         *_TRAINING),
         {"diffnet": "deconvolution"}, {"out_dir": "runs/deconvolution"}, one_run=True),
     "colour": Program(
         ("noise_levels", "train_size", "test_size", "layers", "estimator_depth", "width",
-         *_OPTIMISER, *_TRAINING),
+         *_OPTIMISER, *_TRAINING, *_LAUNCH),
         {"diffnet": "perona_malik"},
         {"noise_levels": ["0", "0.01"], "train_size": 1000, "test_size": 200, "epochs": 5,
          "out_dir": "runs/colour"}),
     "interpretation": Program(
         ("noise_levels", "num_samples", "image_index", "models_from", "dataset",
-         "pm_convention", *_SIZES, *_DIFFNET, *_OPTIMISER, "download", *_TRAINING),
+         "pm_convention", *_SIZES, *_DIFFNET, *_OPTIMISER, "download", *_TRAINING, *_LAUNCH),
         {"diffnet": "interpretation"},
         {"noise_levels": _levels(protocols.INTERPRETATION_NOISE_LEVELS),
          "num_samples": protocols.ALPHA_SAMPLES, "out_dir": "runs/interpretation"}),
     "generalisation": Program(
         ("sizes", "models", "patience", "epoch_images", "problem", "noise", "dataset",
          "pm_convention", "val_size", "test_size", *_DIFFNET, "unet_filters", *_OPTIMISER,
-         "download", *_TRAINING),
+         "download", *_TRAINING, *_LAUNCH),
         {"diffnet": "generalisation", "unet": "generalisation_unet"},
         {"sizes": _levels(protocols.GENERALISATION_SIZES), "patience": protocols.PATIENCE,
          "epoch_images": protocols.EPOCH_IMAGES, "out_dir": "runs/generalisation"}),

@@ -1,6 +1,10 @@
 """What a program prints about a finished run: its result, where its files are, and how
 to look at them."""
 
+import shlex
+import sys
+from pathlib import Path
+
 
 def count(n, noun):
     """'1 epoch', '5 epochs': n and the noun, plural unless n is 1."""
@@ -22,4 +26,33 @@ def report(result):
               "or on more images, or lower the learning rate.")
     print(f"  {path / 'metrics.json'}\n  {path / 'model.keras'}\n  {path / 'figures'}/")
     if (path / "tensorboard").exists():
-        print(f"  TensorBoard: tensorboard --logdir {path.parent}")
+        print(f"  TensorBoard: {tensorboard_command(path.parent)}")
+
+
+def tensorboard_command(logdir):
+    """The shell command that opens TensorBoard on `logdir`, runnable as printed without an
+    activated virtual environment: the tensorboard executable beside this Python (a
+    venv's, e.g. .venv/bin/tensorboard), else this Python running `-m tensorboard.main`.
+
+    Args:
+        logdir: the folder TensorBoard reads (a program's runs folder).
+
+    Returns:
+        e.g. '.venv/bin/tensorboard --logdir runs/perona_malik' (paths under the current
+        folder relative to it, others absolute; shell-quoted).
+    """
+    python = Path(sys.executable)
+    beside = python.with_name("tensorboard")
+    program = ([_typed(beside)] if beside.is_file() else
+               [_typed(python), "-m", "tensorboard.main"])
+    return shlex.join(program + ["--logdir", str(logdir)])
+
+
+def _typed(executable):
+    """How to type an executable's path: relative to the current folder when inside it
+    (with './' where the shell would search PATH instead), else absolute."""
+    try:
+        relative = executable.relative_to(Path.cwd())
+    except ValueError:
+        return str(executable)
+    return str(relative) if len(relative.parts) > 1 else f"./{relative}"

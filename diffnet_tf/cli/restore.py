@@ -40,9 +40,30 @@ def same_file(a, b):
     return os.path.abspath(a) == os.path.abspath(b)
 
 
-def jobs(paths, out_dir, overwrite, formats):
+def check_job(source, target, overwrite):
+    """Raises app.UsageError unless `source` is a file and `target` is not a folder, not the
+    input (unless `overwrite`), and in a folder we may write: checked before the model is
+    loaded, so no work is done for an output that cannot be written."""
+    from diffnet_tf.files import check_writable_folder
+
+    if not os.path.isfile(source):
+        raise app.UsageError(f"Expected an input image file. Received {source!r}: "
+                             f"{'a folder' if os.path.isdir(source) else 'no such file'}.")
+    if os.path.isdir(target):
+        raise app.UsageError(f"Expected an output file path. Received {target!r}, which is a "
+                             "folder: name a file in it, or pass it as --out_dir.")
+    if same_file(source, target) and not overwrite:
+        raise app.UsageError(f"The output {target!r} is the input image: it would be "
+                             "overwritten. Choose another output path, or pass --overwrite.")
+    try:
+        check_writable_folder(os.path.dirname(target) or ".", "output folder")
+    except ValueError as error:
+        raise app.UsageError(str(error)) from error
+
+
+def jobs(paths, out_dir, formats):
     """(input, output) pairs from the positional arguments; raises app.UsageError for a
-    wrong count, an output of an unknown format, or an output that is its input."""
+    wrong count or an output of an unknown format."""
     if out_dir is None and len(paths) != 2:
         raise app.UsageError("Expected two arguments, an input image and an output path, or "
                              f"--out_dir and input images. Received {len(paths)} arguments.")
@@ -50,13 +71,10 @@ def jobs(paths, out_dir, overwrite, formats):
         raise app.UsageError("Expected input images after --out_dir. Received none.")
     pairs = ([tuple(paths)] if out_dir is None else
              [(path, os.path.join(out_dir, os.path.basename(path))) for path in paths])
-    for source, target in pairs:
+    for _, target in pairs:
         if os.path.splitext(target)[1].lower() not in formats:
             raise app.UsageError(f"Expected an output path ending in one of "
                                  f"{', '.join(formats)}. Received {target!r}.")
-        if same_file(source, target) and not overwrite:
-            raise app.UsageError(f"The output {target!r} is the input image: it would be "
-                                 "overwritten. Choose another output path, or pass --overwrite.")
     return pairs
 
 
@@ -78,10 +96,8 @@ def print_presets(shipped):
               f"(input {info['input_psnr']:.2f} dB), {info['steps']:,} training steps")
 
 
-def load_model(name, shipped):
-    """The model --model names: a shipped preset, or a saved model.keras."""
-    from diffnet_tf import presets, saving
-
+def check_model(name, shipped):
+    """Raises app.UsageError unless --model names a shipped preset or an existing path."""
     if name is None:
         raise app.UsageError("Expected --model: a preset's name (--list-presets) or the path "
                              "of a saved model.keras.")
@@ -89,6 +105,12 @@ def load_model(name, shipped):
         choices = ", ".join(shipped) or "none is shipped"
         raise app.UsageError(f"Expected --model to be a preset ({choices}) or the path of a "
                              f"saved model.keras. Received {name!r}.")
+
+
+def load_model(name, shipped):
+    """The model --model names: a shipped preset, or a saved model.keras."""
+    from diffnet_tf import presets, saving
+
     return as_usage_error(presets.load if name in shipped else saving.load_model, name)
 
 
@@ -100,7 +122,10 @@ def main(argv):
     shipped = presets.list_presets()
     if values["list-presets"]:
         return print_presets(shipped)
-    pairs = jobs(argv[1:], values["out_dir"], values["overwrite"], image_io.FORMATS)
+    pairs = jobs(argv[1:], values["out_dir"], image_io.FORMATS)
+    check_model(values["model"], shipped)
+    for source, target in pairs:
+        check_job(source, target, values["overwrite"])
     model = load_model(values["model"], shipped)
     for source, target in pairs:
         image, image_format = as_usage_error(image_io.read_image, source)

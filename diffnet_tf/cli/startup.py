@@ -12,8 +12,10 @@ from absl import app, flags
 from diffnet_tf.cli import flag_table, programs
 from diffnet_tf.cli.spec_flags import flag_message
 from diffnet_tf.cli.stderr_filter import drop_startup_lines_until_exit
-from diffnet_tf.files import DamagedFile, check_writable_folder
-from diffnet_tf.runs import RunFolderBusy
+from diffnet_tf.files import DamagedFile, WriteFailed, check_writable_folder
+from diffnet_tf.launch import ExecutorUnavailable
+from diffnet_tf.launch.launcher import CellsUnfinished
+from diffnet_tf.runs import BackendMismatch, RunFolderBusy
 from diffnet_tf.training import TrainingDiverged
 
 XLA_CPU_FLAG = "--xla_cpu_use_fusion_emitters=false"
@@ -117,9 +119,11 @@ def _parser(flag_values, doc):
 def start(main, flag_values, doc):
     """A program's process: drop TensorFlow's start-up lines, show the library's messages,
     parse the program's own flags (--help prints `doc` and the flags), run main; a usage
-    error, a busy run folder, a diverged training, a missing file (data, a model) or a
-    damaged one (a run's JSON, a model.keras) ends with its message and exit status 1,
-    not a traceback.
+    error, a busy run folder, a diverged training, a missing file (data, a model), a
+    damaged one (a run's JSON, a model.keras), a failed write (a full disk, a read-only
+    folder: `files.WriteFailed`), a run made under another backend, an executor that cannot
+    run or a study's unfinished cells ends with its message and exit status 1, not a
+    traceback.
 
     Call it as the program's `if __name__ == "__main__":` block (or console script).
     """
@@ -131,7 +135,8 @@ def start(main, flag_values, doc):
             return main(argv)
         except app.UsageError as error:
             _usage_error(error)
-        except (RunFolderBusy, TrainingDiverged, FileNotFoundError, DamagedFile) as error:
+        except (RunFolderBusy, TrainingDiverged, FileNotFoundError, DamagedFile,
+                WriteFailed, BackendMismatch, ExecutorUnavailable, CellsUnfinished) as error:
             sys.stderr.write(f"Error: {flag_message(str(error), flag_values)}\n")
             sys.exit(1)
 
