@@ -30,6 +30,9 @@ setup(
     ],
     # the studies' executors (--executor=ray, --executor=slurm: diffnet_tf.launch);
     # jax (CPU): the tests that load a model saved under JAX in TensorFlow and back
-    extras_require={"ray": ["ray>=2.9"], "slurm": ["submitit>=1.5"],
-                    "test": ["pytest", "jax", "ray>=2.9", "submitit>=1.5"]},
+    # tiff: TIFF images (diffnet_tf.tiff); photos: scikit-image's public-domain
+    # photographs for experiments.photographs (shipped in its wheel, no download)
+    extras_require={"ray": ["ray>=2.9"], "slurm": ["submitit>=1.5"], "tiff": ["tifffile"],
+                    "photos": ["scikit-image"],
+                    "test": ["pytest", "jax", "ray>=2.9", "submitit>=1.5", "tifffile"]},
 )

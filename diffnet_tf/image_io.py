@@ -1,9 +1,12 @@
-"""Reading and writing the images users restore: PNG (8 and 16 bits), JPEG and .npy.
+"""Reading and writing the images users restore: PNG (8 and 16 bits), JPEG, TIFF (8 and 16
+bits, float) and .npy.
 
 Images come back as float32 (H, W, C), C in {1, 3}: PNG/JPEG divided by the full scale of
 the file's bit depth, alpha dropped, EXIF orientation applied (phone photographs come out
 upright). Pillow reads and writes 8-bit PNG and JPEG; it truncates 16-bit colour PNGs to
-8 bits, so every 16-bit PNG goes through the small NumPy + zlib codec in `png16`.
+8 bits, so every 16-bit PNG goes through the small NumPy + zlib codec in `png16`. TIFF
+goes through `tiff` (tifffile, the optional extra `tiff`); float TIFF values are kept, as
+.npy values are.
 Writes are atomic (`files.replace_atomically`: a failed one raises `files.WriteFailed`).
 No TensorFlow.
 """
@@ -16,12 +19,16 @@ import pathlib
 import numpy as np
 import PIL.Image
 
-from diffnet_tf import png16
+from diffnet_tf import png16, tiff
 from diffnet_tf.files import make_folder, replace_atomically
 
-FORMATS = (".png", ".jpg", ".jpeg", ".npy")
-BIT_DEPTHS = (8, 16)
+FORMATS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".npy")
+BIT_DEPTHS = (8, 16, tiff.FLOAT_DEPTH)  # 32: float32 samples (TIFF only)
 _JPEG = (".jpg", ".jpeg")
+_TIFF = (".tif", ".tiff")
+# the bit depths each format writes (.npy: float32 values, no depth)
+_FORMAT_DEPTHS = {".png": (8, 16), ".jpg": (8,), ".jpeg": (8,), ".tif": BIT_DEPTHS,
+                  ".tiff": BIT_DEPTHS}
 _ORIENTATION_TAG = 0x0112
 # EXIF orientation -> (transpose, flip rows, flip columns), the same as
 # PIL.ImageOps.exif_transpose; 1 (and anything unknown) leaves the image as it is.
@@ -38,7 +45,8 @@ class ImageFormat:
 
     Attributes:
         extension: the path's extension in lower case (".jpeg" stays ".jpeg").
-        bit_depth: 8 or 16 for PNG/JPEG (1, 2 and 4-bit PNGs read as 8), None for .npy.
+        bit_depth: 8 or 16 for PNG/JPEG/TIFF (1, 2 and 4-bit PNGs read as 8), 32 for a
+            floating-point TIFF, None for .npy.
         channels: 1 or 3, after dropping alpha.
         had_alpha: an alpha channel (or a PNG transparency chunk) was dropped.
     """
@@ -160,6 +168,8 @@ def read_image(path):
             array = np.load(io.BytesIO(data), allow_pickle=False)
             if not isinstance(array, np.ndarray):
                 raise ValueError("a .npz archive of arrays, not one .npy array")
+        elif extension in _TIFF:
+            pixels, orientation, had_alpha = tiff.decode(data)
         elif data.startswith(png16.SIGNATURE) and data[24:25] == b"\x10":  # IHDR bit depth
             pixels, orientation, had_alpha = _read_png16(data)
         else:
@@ -169,10 +179,20 @@ def read_image(path):
     if extension == ".npy":
         return _npy_image(array, f"in {source}")
     _check_image(pixels, (1, 3), f"in {source}")
+    image = _orient(pixels, orientation)
+    if pixels.dtype.kind == "f":  # a float TIFF: values kept
+        return image, ImageFormat(extension, tiff.FLOAT_DEPTH, image.shape[-1], had_alpha)
     full_scale = np.iinfo(pixels.dtype).max
-    image = _orient(pixels, orientation).astype(np.float32) / np.float32(full_scale)
+    image = image.astype(np.float32) / np.float32(full_scale)
     bit_depth = 16 if full_scale == 65535 else 8
     return image, ImageFormat(extension, bit_depth, image.shape[-1], had_alpha)
+
+
+def kept_depth(path, bit_depth):
+    """`bit_depth` (an `ImageFormat.bit_depth`) where the format of `path`'s extension
+    writes it, else None (the format's default): 16-bit PNG in, 16-bit TIFF out; a float
+    TIFF's 32 kept by TIFF only."""
+    return bit_depth if bit_depth in _FORMAT_DEPTHS.get(_check_extension(path), ()) else None
 
 
 def _encode_pillow(pixels, extension):
@@ -198,29 +218,33 @@ def _quantise(image, bit_depth, rows=256):
 
 
 def write_image(path, image, bit_depth=None):
-    """Writes a float image as PNG, JPEG or .npy (by the path's extension), atomically.
+    """Writes a float image as PNG, JPEG, TIFF or .npy (by the path's extension), atomically.
 
     Args:
         path: a file ending in one of `FORMATS`; missing parent folders are created.
-        image: float (H, W), (H, W, 1) or (H, W, 3), finite. For PNG/JPEG, values in [0, 1]
-            are scaled to the bit depth's full scale (255 or 65535), rounded and clipped;
-            .npy stores them unchanged as float32.
-        bit_depth: 8 or 16 for PNG (None: 8), 8 or None for JPEG; ignored for .npy.
+        image: float (H, W), (H, W, 1) or (H, W, 3), finite. For PNG/JPEG/TIFF of 8 or 16
+            bits, values in [0, 1] are scaled to the bit depth's full scale (255 or 65535),
+            rounded and clipped; .npy and 32-bit (float) TIFF store them unchanged as
+            float32.
+        bit_depth: 8 or 16 for PNG (None: 8), 8, 16 or 32 for TIFF (None: 8), 8 or None
+            for JPEG; ignored for .npy.
 
     Raises:
         ValueError: an unknown extension, a non-float, empty or non-finite image of another
-            shape, a bit depth not in `BIT_DEPTHS`, or 16 bits with JPEG.
+            shape, a bit depth not in `BIT_DEPTHS`, or one the format does not write.
         files.WriteFailed: the file cannot be written (a full disk, a read-only folder,
             `path` a folder); nothing is left half-written.
     """
     extension = _check_extension(path)
     image = np.asarray(image)
     if bit_depth is not None and bit_depth not in BIT_DEPTHS:
-        raise ValueError(f"Expected bit_depth 8, 16 or None (8). Received {bit_depth!r}.")
-    if bit_depth == 16 and extension in _JPEG:
+        raise ValueError(f"Expected bit_depth 8, 16, 32 or None (8). Received {bit_depth!r}.")
+    if extension != ".npy" and bit_depth not in (None, *_FORMAT_DEPTHS[extension]):
+        depths = ", ".join(map(str, _FORMAT_DEPTHS[extension]))
         raise ValueError(
-            f"Expected bit_depth 8 or None for JPEG (it has no 16-bit form; write a .png). "
-            f"Received bit_depth=16 for {os.fspath(path)!r}."
+            f"Expected bit_depth {depths} or None for {extension} (16 bits: write a .png or "
+            f".tif; float: a .tif or .npy). Received bit_depth={bit_depth} for "
+            f"{os.fspath(path)!r}."
         )
     if image.dtype.kind != "f":
         raise ValueError(
@@ -231,9 +255,13 @@ def write_image(path, image, bit_depth=None):
         buffer = io.BytesIO()
         np.save(buffer, image.astype(np.float32))
         data = buffer.getvalue()
+    elif bit_depth == tiff.FLOAT_DEPTH:
+        data = tiff.encode(np.atleast_3d(image).astype(np.float32))
     else:
         pixels = _quantise(np.atleast_3d(image), bit_depth or 8)
-        if bit_depth == 16:
+        if extension in _TIFF:
+            data = tiff.encode(pixels)
+        elif bit_depth == 16:
             data = png16.encode(pixels)
         else:
             data = _encode_pillow(pixels, extension)

@@ -27,20 +27,24 @@ from diffnet_tf.files import make_folder, replace_atomically, writing
 
 FORMAT = 4  # bump when the generated numbers change; 4: heat in true float32 on every
 # device (before it, a GPU made the disc data in TF32), the same data on every machine
-_RUN_SIZES = ("train_size", "val_size", "test_size", "validation")
+# the run's sizes, and the folder's path (its content's digest is in the key)
+_NOT_IN_KEY = ("train_size", "val_size", "test_size", "validation", "images")
 
 
 def cache_key(data, split):
     """What identifies a split's pairs: every `spec.DataSpec` field that changes the numbers
-    (the heat solver among them), the split and the format; not the run's sizes, which only
-    say how many of the split's first images are used, nor the training precision: the
+    (the heat solver, a folder's content digest among them), the split and the format; not
+    the run's sizes, which only say how many of the split's first images are used, nor a
+    folder's path (moved images are the same images), nor the training precision: the
     physics is true float32 on every device (FORMAT 4), so its pairs are the same anywhere.
 
     Returns:
         A JSON-ready dict.
     """
     check_choice(split, protocols.SPLITS, "split")
-    fields = {k: v for k, v in dataclasses.asdict(data).items() if k not in _RUN_SIZES}
+    fields = {k: v for k, v in dataclasses.asdict(data).items() if k not in _NOT_IN_KEY}
+    if fields["images_digest"] is None:  # keys made before the folder source stay the same
+        del fields["images_digest"]
     return dict(format=FORMAT, split=split, **fields)
 
 

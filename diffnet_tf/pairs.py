@@ -2,9 +2,11 @@
 5.2), and the training, validation and test pairs of a run.
 
 The clean images come from the `spec.DataSpec`'s source: 'stl10' (`stl10.stl10_images`),
-'synthetic' (`synthetic.synthetic_images`, the embedded default) or 'discs'
-(`synthetic.disc_images`). Every source is a pool of 100,000 images split 90 % 'train' /
-10 % 'test' (`protocols.split_range`). The physics runs in batches of CHUNK images,
+'synthetic' (`synthetic.synthetic_images`, the embedded default), 'discs'
+(`synthetic.disc_images`) or 'folder' (`image_folder.folder_images`, patches of your own
+images). The generated sources are pools of 100,000 images, STL-10 has as many, a folder its
+files' patches; each is split 90 % 'train' / 10 % 'test' (`protocols.split_range`; a
+folder by file). The physics runs in batches of CHUNK images,
 compiled by the active Keras backend (XLA on TensorFlow and JAX); `make_pairs` caches a
 split's pairs in a `pair_cache` file.
 """
@@ -16,13 +18,14 @@ import logging
 import keras
 import numpy as np
 
-from diffnet_tf import pair_cache, physics, problems, protocols
+from diffnet_tf import image_folder, pair_cache, physics, problems, protocols
 from diffnet_tf.checks import check_image_batch, check_integer
 from diffnet_tf.files import check_writable_folder
 from diffnet_tf.stl10 import stl10_images
 from diffnet_tf.synthetic import disc_images, synthetic_images
 
 CHUNK = 1000  # images per batch through the physics solvers
+_READ_SOURCES = ("stl10", "folder")  # their split's size is known once they are read
 _log = logging.getLogger(__name__)
 
 
@@ -103,6 +106,10 @@ def _clean_images(data, split, n, first, data_dir, download):
     if data.source == "stl10":
         clean = stl10_images(split, data_dir, n, download, data.channels)
         return len(clean), lambda i, m: clean[i : i + m]
+    if data.source == "folder":
+        clean = image_folder.folder_images(data.images, split, data.image_size, data.channels,
+                                           n, data.images_digest)
+        return len(clean), lambda i, m: clean[i : i + m]
     if data.source == "discs":
         return n, lambda i, m: disc_images(m, data.image_size, data.seed, start=first + i,
                                            max_discs=data.max_discs)
@@ -134,7 +141,8 @@ def make_pairs(data, split="train", n=None, data_dir="data", cache=True, verbose
         data: a `spec.DataSpec`: problem, source, image size, channels, physics, noise, seed.
         split: 'train' (90% of the pool) or 'test' (the other 10%).
         n: number of images, the first of the split; None: the whole split.
-        data_dir: dataset root, holding STL-10 and the cache.
+        data_dir: dataset root, holding STL-10 and the cache (a folder source's images lie
+            at `data.images`).
         cache: read and write the cache.
         verbose: 0 silent, 1 progress bar, 2 one line at the end; with either, the pairs
             about to be made are logged (INFO, logger "diffnet_tf.pairs").
@@ -147,9 +155,9 @@ def make_pairs(data, split="train", n=None, data_dir="data", cache=True, verbose
     first, count = protocols.split_range(split, protocols.POOL_SIZE)
     whole_split = n is None
     if n is not None:
-        n = check_integer(n, "n", maximum=None if data.source == "stl10" else count)
-    elif data.source != "stl10":
-        n = count  # STL-10's split size is known once the source is read
+        n = check_integer(n, "n", maximum=None if data.source in _READ_SOURCES else count)
+    elif data.source not in _READ_SOURCES:
+        n = count  # STL-10's and a folder's split size is known once the source is read
     found = _cached(pair_cache.load(path), n) if cache else None
     if found is not None:
         return found
@@ -159,7 +167,7 @@ def make_pairs(data, split="train", n=None, data_dir="data", cache=True, verbose
                   data.source, path)
     inputs, targets = _generate(n, clean_chunk, data, first, verbose)
     if cache:
-        complete = whole_split if data.source == "stl10" else n == count
+        complete = whole_split if data.source in _READ_SOURCES else n == count
         pair_cache.save(path, inputs, targets, complete)
     return inputs, targets
 

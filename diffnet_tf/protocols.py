@@ -144,3 +144,41 @@ PROTOCOLS = {
         "train": _train("unet", "perona_malik", PM_EPOCHS, patience=PATIENCE),
     },
 }
+
+# ---------------------------------------------------------------- the paper's results
+# Every result the paper reports, once: id -> (where, what, value); experiments.reproduce
+# sets each beside a run's. A (low, high) value is a range; True a claim without a number.
+PAPER_RESULTS = {
+    "disc_psnr": ("Sect. 5.1", "DiffNet-3 on discs, test PSNR (dB)", DISC_PSNR),
+    "disc_relative_l2": ("Sect. 5.1", "DiffNet-3 on discs, relative l2 error",
+                         DISC_RELATIVE_L2),
+    "disc_minutes": ("Sect. 5.1", "DiffNet-3 on discs, training time (min; the paper's: one "
+                     "Titan Xp)", 24),
+    "diffnet_parameters": ("Sect. 6", "DiffNet-5 parameters", 101_310),
+    "unet_parameters": ("Sect. 6", "U-Net parameters", 34_512_705),
+    "pm_diffnet_psnr": ("Fig. 6", "DiffNet, noise-free inversion, mean test PSNR (dB)", 63.72),
+    "pm_diffnet_noisy_psnr": ("Fig. 7", "DiffNet, 1 % noise, mean test PSNR (dB)", 34.21),
+    "pm_diffnet_psnr_image": ("Fig. 8", "DiffNet, noise-free, the shown test image (dB)",
+                              65.34),
+    "pm_unet_psnr_image": ("Fig. 8", "U-Net, noise-free, the shown test image (dB)", 61.08),
+    "pm_diffnet_noisy_psnr_image": ("Fig. 9", "DiffNet, 1 % noise, the shown test image (dB)",
+                                    34.96),
+    "pm_unet_noisy_psnr_image": ("Fig. 9", "U-Net, 1 % noise, the shown test image (dB)",
+                                 35.27),
+    "pm_diffnet_minutes": ("Sect. 5.2", "DiffNet training time (min; the paper's: one Titan "
+                           "Xp)", 75),
+    "pm_unet_minutes": ("Sect. 5.2", "U-Net training time (min; the paper's: one Titan Xp)",
+                        180),
+    "fig10_forward_gain": ("Fig. 10", "forward problem: DiffNet minus U-Net at the largest "
+                           "training set (dB)", 4.0),
+    "fig10_noise0_gain": ("Fig. 10", "noise-free inversion: DiffNet minus U-Net at the "
+                          "largest training set (dB)", 3.0),
+    "fig10_noise0.001_gain": ("Fig. 10", "0.1 % noise: DiffNet minus U-Net at the largest "
+                              "training set (dB; 'very similar')", 0.0),
+    "fig10_noise0.01_gain": ("Fig. 10", "1 % noise: DiffNet minus U-Net at the largest "
+                             "training set (dB; 'very similar')", 0.0),
+    "fig10_diffnet_saturation": ("Fig. 10", "training images DiffNet needs for its best test "
+                                 "PSNR (within 0.5 dB), every panel", (500, 1000)),
+    "fig13_alpha_grows": ("Fig. 13", "the estimate of alpha grows with the noise level",
+                          True),
+}

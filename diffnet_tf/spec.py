@@ -26,7 +26,10 @@ from diffnet_tf.checks import (
 from diffnet_tf.precision import PRECISIONS
 
 SPEC_FORMAT = 1  # bump when a field's meaning changes
-SOURCES = ("synthetic", "stl10", "discs")
+SOURCES = ("synthetic", "stl10", "discs", "folder")
+# DataSpec fields of the folder source, left out of a spec without one: its digest (and
+# folder name) stays what it was before the source existed
+_FOLDER_FIELDS = ("images", "images_digest")
 VALIDATION = ("test_head", "train_tail")
 MODELS = ("diffnet", "unet")
 CHANNELS = (1, 3)
@@ -71,7 +74,8 @@ class DataSpec:
 
     Attributes:
         problem: a name in `problems.PROBLEMS` ('pm_inverse', 'pm_forward', 'heat_inverse').
-        source: 'synthetic' (embedded dead leaves), 'stl10' (Sect. 5.2) or 'discs' (5.1).
+        source: 'synthetic' (embedded dead leaves), 'stl10' (Sect. 5.2), 'discs' (5.1) or
+            'folder' (your own images: `image_folder`).
         image_size: the square images' side (STL-10: 96).
         train_size: training images, the first of the train split.
         val_size: validation images (monitoring, early stopping).
@@ -90,6 +94,9 @@ class DataSpec:
             ('exact', 'explicit', 'implicit'); None for a heat problem reads as 'exact'
             (specs written before the field existed).
         max_discs: the most discs per image (source 'discs' only).
+        images: the folder of images (source 'folder' only), an absolute path.
+        images_digest: `image_folder.folder_digest` of that folder (source 'folder' only):
+            the folder's content, in the pair cache's key.
     """
 
     problem: str
@@ -111,6 +118,8 @@ class DataSpec:
     heat_time: float = None
     heat_solver: str = None
     max_discs: int = None
+    images: str = None
+    images_digest: str = None
 
     def __post_init__(self):
         physics = problems.get(self.problem).physics
@@ -144,6 +153,17 @@ class DataSpec:
             _integer(self, "max_discs", 1)
         else:
             _unused(self, ["max_discs"], f"source {self.source!r} has no discs")
+        self._check_folder_fields()
+
+    def _check_folder_fields(self):
+        """A 'folder' source names its folder and digest; the other sources neither."""
+        if self.source != "folder":
+            _unused(self, _FOLDER_FIELDS, f"source {self.source!r} reads no folder")
+            return
+        for name in _FOLDER_FIELDS:
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise ValueError(f"Expected DataSpec.{name} for source 'folder' (a folder of "
+                                 f"images and its digest). Received {getattr(self, name)!r}.")
 
     def _check_split_sizes(self):
         """The sizes fit the 90 % / 10 % train / test splits of the pool; 'test_head'
@@ -280,8 +300,12 @@ class RunSpec:
 
     def to_dict(self):
         """A JSON-ready dict: {'format', 'data', 'model', 'train'}."""
-        return {"format": SPEC_FORMAT, **{name: dataclasses.asdict(getattr(self, name))
-                                          for name in SECTIONS}}
+        values = {"format": SPEC_FORMAT, **{name: dataclasses.asdict(getattr(self, name))
+                                            for name in SECTIONS}}
+        if self.data.source != "folder":
+            for name in _FOLDER_FIELDS:
+                del values["data"][name]
+        return values
 
     def to_json(self):
         return json.dumps(self.to_dict(), indent=2)

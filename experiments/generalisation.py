@@ -41,8 +41,6 @@ the pair cache. A cell that fails is reported and the others go on; results.json
 figure are written once every cell has finished.
 """
 
-import math
-
 from pathlib import Path
 
 from absl import app
@@ -54,7 +52,6 @@ from diffnet_tf.cli.spec_flags import network_values, spec_from_flags
 
 FLAGS = programs.flag_values("generalisation")
 MODELS = tuple(programs.PROGRAMS["generalisation"].protocols)  # diffnet, unet
-MODEL_NAMES = {"diffnet": "DiffNet", "unet": "U-Net"}  # as the paper's figures name them
 
 
 def parse_sizes(values, largest):
@@ -83,36 +80,6 @@ def positive(name, value):
     return value
 
 
-def cell_plan(size, val_size, epoch_images, train_split):
-    """(training images, repeats per epoch) of a cell: the training set shrinks so that
-    size + val_size fit in the train split, and is repeated to fill `epoch_images`."""
-    train_images = min(size, train_split - val_size)
-    return train_images, max(1, math.ceil(epoch_images / train_images))
-
-
-def study_cells(bases, sizes, epoch_images, train_split):
-    """{'<model>_n<size>': the cell's RunSpec} for every size and model (bases: model ->
-    the RunSpec every cell of that model starts from)."""
-    cells = {}
-    for size in sizes:
-        for model, base in bases.items():
-            images, repeats = cell_plan(size, base.data.val_size, epoch_images, train_split)
-            cells[f"{model}_n{size}"] = base.replace(data={"train_size": images},
-                                                     train={"epoch_repeats": repeats})
-    return cells
-
-
-def cell_record(key, cell, folder):
-    """A cell's entry in results.json, from its finished run folder (a runs.RunFolder): its
-    setting, its run folder and its figures."""
-    metrics = folder.metrics()
-    return {"model": cell.model.kind, "size": int(key.rsplit("_n", 1)[1]),
-            "train_images": cell.data.train_size, "val_images": cell.data.val_size,
-            "epoch_repeats": cell.train.epoch_repeats, "run": str(folder.path),
-            **{k: metrics[k] for k in ("test", "test_input", "train", "epochs_trained",
-                                       "best_epoch", "stopped_early", "train_seconds")}}
-
-
 def plan_line(key, cell):
     """What a cell trains: 'diffnet_n10: 10 training images x500 per epoch, 500
     validation, at most 18 epochs'."""
@@ -122,31 +89,11 @@ def plan_line(key, cell):
             f"validation, at most {count(cell.train.epochs, 'epoch')}")
 
 
-def fig10_curves(records):
-    """{model's name ('DiffNet', 'U-Net'): (sizes, test PSNR means, stds)} from
-    results.json's cells."""
-    curves = {}
-    for record in records.values():
-        sizes, means, stds = curves.setdefault(MODEL_NAMES[record["model"]], ([], [], []))
-        sizes.append(record["size"])
-        means.append(record["test"]["psnr_mean"])
-        stds.append(record["test"]["psnr_std"])
-    return curves
-
-
-def fig10_title(data):
-    """Fig. 10's title: the problem as the paper names it, the noise and the images (not
-    the study folder's name)."""
-    from diffnet_tf import problems
-
-    return (f"Fig. 10: {problems.get(data.problem).description}, noise {data.noise:g}, "
-            f"{data.source}")
-
-
 def main(argv):
     del argv
     from diffnet_tf import files, plotting, protocols, runs
     from diffnet_tf.launch import launcher
+    from experiments.studies import cell_record, fig10_curves, fig10_title, study_cells
 
     values, verbose = startup.begin("generalisation", FLAGS)
     sizes = parse_sizes(values["sizes"], protocols.TRAIN_IMAGES)

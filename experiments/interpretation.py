@@ -69,9 +69,8 @@ def run_folders(specs, models_from, own, overwrite):
 
 def main(argv):
     del argv
-    from diffnet_tf import pairs, run_figures
-    from diffnet_tf.analysis import filter_statistics, smoothing_and_diagonal
     from diffnet_tf.files import write_json
+    from experiments.studies import filter_figures
     from diffnet_tf.launch import launcher
 
     values, verbose = startup.begin("interpretation", FLAGS)
@@ -96,24 +95,12 @@ def main(argv):
     outcomes = launcher.launch(cells, out_dir / "models", runner, values["data_dir"],
                                values["overwrite"], values["download"], verbose)
     launcher.check_finished(outcomes)
-    results, smoothing, diagonal = {}, [], []
-    for key, run_spec in specs.items():
-        level, path = run_spec.data.noise, folders[key].path
-        inputs, targets = pairs.make_pairs(run_spec.data, "test", max(num_samples, index + 1),
-                                           values["data_dir"], verbose=0,
-                                           download=values["download"])
-        model = folders[key].load_model()
-        numbers = filter_statistics(model, inputs[:num_samples], targets[:num_samples])
-        s, z5 = smoothing_and_diagonal(model, inputs[index : index + 1])
-        results[f"{level:g}"] = dict(numbers, noise=level, run=str(path))
-        smoothing.append(list(s))
-        diagonal.append(list(z5))
-        print(f"noise {level:g}: alpha {numbers['alpha_mean']:.4g} (per layer "
+    results = filter_figures(specs, folders, num_samples, index, out_dir, values["data_dir"],
+                             values["download"])
+    for numbers in results.values():
+        print(f"noise {numbers['noise']:g}: alpha {numbers['alpha_mean']:.4g} (per layer "
               f"{', '.join(f'{a:.3g}' for a in numbers['alpha_per_layer'])}), PSNR "
-              f"{numbers['psnr_mean']:.2f} dB on {num_samples} test images ({path})")
-    run_figures.interpretation(levels, results, smoothing, diagonal, out_dir,
-                               f"{data.source}, test image {index}",
-                               f"{data.source}, {num_samples} test images")
+              f"{numbers['psnr_mean']:.2f} dB on {num_samples} test images ({numbers['run']})")
     write_json(out_dir / "results.json",
                dict(num_samples=num_samples, image_index=index, levels=results))
     print(f"Wrote Figs. 11-13 and results.json to {out_dir}")

@@ -380,7 +380,7 @@ def test_restore_needs_a_model_and_two_paths(tmp_path):
     with pytest.raises(app.UsageError, match="Expected --model to be a preset .* Received 'denoise'"):
         run(restore, "--model=denoise", "in.png", str(tmp_path / "out.png"))
     with pytest.raises(app.UsageError, match=r"ending in one of \.png"):
-        run(restore, "--model=m.keras", "in.png", "out.tif")
+        run(restore, "--model=m.keras", "in.png", "out.gif")
 
 
 def test_a_run_redirected_to_a_file_reads_cleanly(tmp_path):

@@ -255,11 +255,11 @@ def test_exif_orientation_is_applied(tmp_path, kind, orientation):
 # Reading errors.
 
 
-@pytest.mark.parametrize("name", ["a.tif", "a", "a.png.bak"])
+@pytest.mark.parametrize("name", ["a.gif", "a", "a.png.bak"])
 def test_unknown_extension_names_the_formats(tmp_path, name):
     for call in (lambda: image_io.read_image(tmp_path / name),
                  lambda: image_io.write_image(tmp_path / name, np.zeros((2, 2)))):
-        with pytest.raises(ValueError, match=r"\.png, \.jpg, \.jpeg, \.npy.*Received"):
+        with pytest.raises(ValueError, match=r"\.png, \.jpg, \.jpeg, \.tif, \.tiff, \.npy.*Received"):
             call()
 
 
@@ -409,16 +409,19 @@ def test_write_refuses_integer_and_non_finite_images(tmp_path):
         image_io.write_image(tmp_path / "a.npy", np.array([[0.0, np.nan]]))
 
 
-@pytest.mark.parametrize("bit_depth", [0, 12, 32, "16"])
+@pytest.mark.parametrize("bit_depth", [0, 12, 64, "16"])
 def test_write_refuses_other_bit_depths(tmp_path, bit_depth):
-    with pytest.raises(ValueError, match=f"Expected bit_depth 8, 16 or None .* {bit_depth!r}"):
+    with pytest.raises(ValueError, match=f"Expected bit_depth 8, 16, 32 or None .* {bit_depth!r}"):
         image_io.write_image(tmp_path / "a.png", np.zeros((2, 2)), bit_depth=bit_depth)
 
 
-@pytest.mark.parametrize("name", ["a.jpg", "a.jpeg"])
-def test_write_refuses_sixteen_bit_jpeg(tmp_path, name):
-    with pytest.raises(ValueError, match="bit_depth 8 or None for JPEG.*Received bit_depth=16"):
-        image_io.write_image(tmp_path / name, np.zeros((2, 2)), bit_depth=16)
+@pytest.mark.parametrize("name, bit_depth, expected", [
+    ("a.jpg", 16, "8"), ("a.jpeg", 16, "8"), ("a.jpg", 32, "8"), ("a.png", 32, "8, 16")])
+def test_write_refuses_depths_the_format_does_not_hold(tmp_path, name, bit_depth, expected):
+    suffix = os.path.splitext(name)[1]
+    with pytest.raises(ValueError, match=f"bit_depth {expected} or None for \\{suffix}.*"
+                                         f"Received bit_depth={bit_depth}"):
+        image_io.write_image(tmp_path / name, np.zeros((2, 2)), bit_depth=bit_depth)
     assert not list(tmp_path.iterdir())
 
 

@@ -15,7 +15,7 @@ from diffnet_tf import plotting, runs, spec
 from diffnet_tf.launch import launcher
 from diffnet_tf.pairs import make_pairs, run_pairs
 from diffnet_tf.cli.startup import parse
-from experiments import colour, generalisation, interpretation, perona_malik
+from experiments import colour, generalisation, interpretation, perona_malik, studies
 
 TINY = ["--dataset=synthetic", "--epochs=1", "--layers=1", "--estimator_depth=2",
         "--batch_size=4", "--verbose=0"]
@@ -164,7 +164,7 @@ def test_generalisation_rejects_bad_flags(tmp_path, extra, message):
 @pytest.mark.parametrize("size, plan", [(10, (10, 500)), (6000, (6000, 1)),
                                         (90_000, (89_500, 1))])
 def test_cell_plan_fills_small_epochs_and_keeps_validation_inside_the_train_split(size, plan):
-    assert generalisation.cell_plan(size, 500, 5000, 90_000) == plan
+    assert studies.cell_plan(size, 500, 5000, 90_000) == plan
 
 
 @pytest.mark.slow
@@ -222,13 +222,13 @@ def test_interpretation_rejects_bad_flags(tmp_path, extra, message):
 
 def test_fig10_is_titled_by_the_setting_not_the_study_folder():
     data = spec.protocol("generalisation").replace(data={"noise": 0.01}).data
-    title = generalisation.fig10_title(data)
+    title = studies.fig10_title(data)
     assert title.startswith("Fig. 10: invert Perona-Malik diffusion") and "pm_" not in title
     assert "noise 0.01" in title and data.source in title
     cell = {"test": {"psnr_mean": 30.0, "psnr_std": 1.0}}
     records = {"diffnet_n10": dict(cell, model="diffnet", size=10),
                "unet_n10": dict(cell, model="unet", size=10)}
-    assert list(generalisation.fig10_curves(records)) == ["DiffNet", "U-Net"]  # the legend
+    assert list(studies.fig10_curves(records)) == ["DiffNet", "U-Net"]  # the legend
 
 
 def test_psnr_vs_training_size_writes_a_png(tmp_path):

@@ -45,9 +45,13 @@ def _spec(kind, help, *fields, network=None, choices=()):
 # The spec flags come first, in the order commands list them (programs.command_for).
 TABLE = {
     # data
-    "dataset": _spec("enum", "Image source: stl10 (the paper's; see data/README.md) or the "
-                     "embedded synthetic images (no download).", "data.source",
-                     choices=("stl10", "synthetic")),
+    "dataset": _spec("enum", "Image source: stl10 (the paper's; see data/README.md), the "
+                     "embedded synthetic images (no download) or a folder of your own "
+                     "images (--images).", "data.source",
+                     choices=("stl10", "synthetic", "folder")),
+    "images": _spec("string", "With --dataset=folder: the folder of PNG, JPEG, TIFF or .npy "
+                    "images to cut into patches (the last 10% of files by name are the test "
+                    "files).", "data.images"),
     "image_size": Flag("integer", "Side of the square images (STL-10's: 96).", lower_bound=8,
                        fields=("data.image_size",)),
     "channels": _spec("integer", "Image channels: 1 grey (the paper's), 3 colour.",
@@ -128,6 +132,11 @@ TABLE = {
     "package": Flag("list", "name=run_folder pairs: finished runs to package."),
     "list-presets": Flag("bool", "List the trained models shipped with the package and exit.",
                          False),
+    "photo_models": Flag("list", "Models to evaluate on photographs: presets' names or saved "
+                         "model.keras files in run folders (default: every Perona-Malik "
+                         "preset)."),
+    "photos": Flag("string", "A folder of photographs (PNG, JPEG, TIFF, .npy; default: "
+                   "scikit-image's public-domain photographs, the extra 'photos')."),
     "tile": Flag("integer", "Tile side in pixels; 0 restores each image whole.", 512,
                  lower_bound=0),
     # where and how
@@ -166,6 +175,13 @@ TABLE = {
                        lower_bound=1),
     "slurm_parallel": Flag("integer", "Slurm: the most cells running at once (default: "
                            "submitit's, 256).", lower_bound=1),
+    # the paper reproduced (experiments.reproduce)
+    "scale": Flag("enum", "The experiments' size: paper (the paper's protocols, STL-10), cpu "
+                  "(synthetic images, what 2 CPU cores finish in about two hours), smoke "
+                  "(tiny images and epochs: minutes, a first look).", "smoke",
+                  choices=("smoke", "cpu", "paper")),
+    "only": Flag("list", "The experiments to run (default all): discs, perona_malik, "
+                 "generalisation, interpretation."),
     # the benchmark
     "quick": Flag("bool", "Fewer repetitions and images: a smoke test, noisier figures.", False),
     "repeats": Flag("integer", "Timed repetitions per figure (default 15; 3 quick).",

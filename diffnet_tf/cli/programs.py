@@ -55,34 +55,38 @@ def _levels(levels):
 
 PROGRAMS = {
     "perona_malik": Program(
-        ("model", "problem", "noise", "dataset", "channels", "pm_coupling", "channel_mixing",
+        ("model", "problem", "noise", "dataset", "images", "image_size", "channels", "pm_coupling", "channel_mixing",
          "pm_convention", "pm_steps", "pm_dt", "pm_lambda", *_SIZES, *_DIFFNET,
          "unet_filters", *_OPTIMISER, "download", "strategy", *_TRAINING),
         {"diffnet": "perona_malik", "unet": "perona_malik_unet"},
         {"model": "diffnet", "out_dir": "runs/perona_malik"}, one_run=True),
     "deconvolution": Program(
-        ("max_discs", "heat_time", "heat_solver", *_SIZES, *_DIFFNET, *_OPTIMISER, "strategy",
+        ("dataset", "images", "max_discs", "heat_time", "heat_solver", *_SIZES, *_DIFFNET, *_OPTIMISER, "strategy",
          *_TRAINING),
         {"diffnet": "deconvolution"}, {"out_dir": "runs/deconvolution"}, one_run=True),
     "colour": Program(
-        ("noise_levels", "train_size", "test_size", "layers", "estimator_depth", "width",
+        ("noise_levels", "dataset", "images", "train_size", "test_size", "layers",
+         "estimator_depth", "width",
          *_OPTIMISER, *_TRAINING, *_LAUNCH),
         {"diffnet": "perona_malik"},
         {"noise_levels": ["0", "0.01"], "train_size": 1000, "test_size": 200, "epochs": 5,
          "out_dir": "runs/colour"}),
     "interpretation": Program(
-        ("noise_levels", "num_samples", "image_index", "models_from", "dataset",
+        ("noise_levels", "num_samples", "image_index", "models_from", "dataset", "images",
          "pm_convention", *_SIZES, *_DIFFNET, *_OPTIMISER, "download", *_TRAINING, *_LAUNCH),
         {"diffnet": "interpretation"},
         {"noise_levels": _levels(protocols.INTERPRETATION_NOISE_LEVELS),
          "num_samples": protocols.ALPHA_SAMPLES, "out_dir": "runs/interpretation"}),
     "generalisation": Program(
-        ("sizes", "models", "patience", "epoch_images", "problem", "noise", "dataset",
+        ("sizes", "models", "patience", "epoch_images", "problem", "noise", "dataset", "images",
          "pm_convention", "val_size", "test_size", *_DIFFNET, "unet_filters", *_OPTIMISER,
          "download", *_TRAINING, *_LAUNCH),
         {"diffnet": "generalisation", "unet": "generalisation_unet"},
         {"sizes": _levels(protocols.GENERALISATION_SIZES), "patience": protocols.PATIENCE,
          "epoch_images": protocols.EPOCH_IMAGES, "out_dir": "runs/generalisation"}),
+    "reproduce": Program(
+        ("scale", "only", "download", "out_dir", "data_dir", "overwrite", "verbose", *_LAUNCH),
+        defaults={"out_dir": "runs/reproduce"}),
     "build_presets": Program(
         ("names", "package", "pretrained_dir", "out_dir", "data_dir", "verbose"),
         defaults={"out_dir": "runs/presets"}),
@@ -91,6 +95,7 @@ PROGRAMS = {
          "pm_images", "sparse_images", "memory", "batch_size", "unet_filters", "seed",
          "out_dir"),
         defaults={"out_dir": "runs/benchmark"}),
+    "photographs": Program(("photo_models", "photos", "tile", "verbose")),
     "restore": Program(("model", "list-presets", "out_dir", "tile", "overwrite", "verbose"),
                        classic_xla_cpu_emitter=False),
 }

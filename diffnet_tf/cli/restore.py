@@ -10,14 +10,15 @@
 --model is a trained model shipped with the package (a preset: no training, no download;
 --list-presets lists them with what they were trained for) or the path of a model.keras.
 
-Reads PNG (8 or 16 bit), JPEG or .npy images of any size, grey or colour. A colour model
+Reads PNG (8 or 16 bit), JPEG, TIFF (8 or 16 bit, float) or .npy images of any size, grey or colour. A colour model
 restores colour images in colour; a grey model restores each channel of a colour image
 (with a notice). Each image (or channel) is scaled to maximum 1 as in training and back,
 and restored in overlapping tiles (--tile) so memory stays bounded whatever its size; the
 tiles overlap by the model's receptive field (a U-Net's start at its multiple of 16), so
 the result equals the whole-image result, a DiffNet's and a U-Net's (--tile=0 restores
 whole images). The result is written in the format of the output's extension, at the input's
-bit depth where the format allows it (16-bit PNG in, 16-bit PNG out; .npy values count as
+bit depth where the format allows it (16-bit PNG or TIFF in, 16 bits out; a float TIFF
+to a float TIFF; .npy values count as
 intensities in [0, 1] when written to PNG or JPEG), atomically. An output may not be its
 own input unless --overwrite is given. With --out_dir, each input is written there under
 its own name; the model is loaded once for all of them.
@@ -137,7 +138,7 @@ def main(argv):
             raise app.UsageError(f"{source} is grey and the model restores {model.channels}-"
                                  "channel images: use a grey model for it (--list-presets).")
         restored = as_usage_error(restore, model, image, values["tile"], verbose)
-        bit_depth = image_format.bit_depth if target.lower().endswith(".png") else None
+        bit_depth = image_io.kept_depth(target, image_format.bit_depth)
         image_io.write_image(target, restored, bit_depth=bit_depth)
         print(f"Restored {source} ({image.shape[0]}x{image.shape[1]}, "
               f"{count(image.shape[2], 'channel')}) -> {target}")

@@ -1,11 +1,12 @@
 """The flags that set RunSpec fields (flag_table's `fields`): a protocol's RunSpec with the
 fields the flags set, and library messages naming a spec field given with its flag."""
 
+import os
 import re
 
 from absl import app
 
-from diffnet_tf import protocols
+from diffnet_tf import image_folder, protocols
 from diffnet_tf.cli.flag_table import TABLE
 
 # flag name -> the (section, field) pairs it sets, in the table's order
@@ -59,9 +60,29 @@ def spec_from_flags(protocol_spec, values):
         if protocol_spec.model.kind == "diffnet":
             model.setdefault("channel_mixing", protocols.COLOUR_CHANNEL_MIXING)
     try:
-        return protocol_spec.replace(**overrides)
+        return _with_folder(protocol_spec, overrides)
     except ValueError as error:
         raise app.UsageError(flag_message(str(error), values)) from error
+
+
+def _with_folder(protocol_spec, overrides):
+    """`protocol_spec` with `overrides`; a folder source (--dataset=folder) gets its absolute
+    path and content digest, has no discs, and every image is read once first, so a bad
+    file ends the program before any work, named."""
+    data = overrides["data"]
+    if data.get("source", protocol_spec.data.source) != "folder":
+        return protocol_spec.replace(**overrides)
+    if data.get("images") is not None:
+        data["images"] = os.path.abspath(data["images"])
+        data["images_digest"] = image_folder.folder_digest(data["images"])
+    data.setdefault("max_discs", None)
+    run_spec = protocol_spec.replace(**overrides)
+    from diffnet_tf.pairs import pool_sizes  # Keras: imported only for a folder
+
+    for split, n in pool_sizes(run_spec.data).items():
+        image_folder.folder_images(run_spec.data.images, split, run_spec.data.image_size,
+                                   run_spec.data.channels, n)
+    return run_spec
 
 
 def flag_message(message, known=None):
