@@ -19,7 +19,7 @@ import pytest
 from absl import app, flags
 
 from diffnet_tf import files, image_io, metrics, pairs, runs, spec
-from diffnet_tf.cli import restore
+from diffnet_tf.cli import restore, startup
 from diffnet_tf.cli.startup import parse
 from experiments import deconvolution, generalisation, interpretation, perona_malik
 
@@ -299,7 +299,7 @@ def test_restore_refuses_to_write_over_its_input_unless_told(tmp_path, saved_mod
 def test_restore_names_a_damaged_model_file(tmp_path, content):
     image_io.write_image(tmp_path / "in.png", np.full((8, 8), 0.5, np.float32))
     (tmp_path / "model.keras").write_bytes(content)
-    with pytest.raises(app.UsageError, match="is not a valid .keras file") as raised:
+    with pytest.raises(startup.InputRefused, match="is not a valid .keras file") as raised:
         run(restore, f"--model={tmp_path / 'model.keras'}", str(tmp_path / "in.png"),
             str(tmp_path / "out.png"))
     assert "not found" not in str(raised.value)  # the file is there: it is damaged
@@ -307,7 +307,7 @@ def test_restore_names_a_damaged_model_file(tmp_path, content):
 
 def test_restore_rejects_empty_images_clearly(tmp_path, saved_models):
     np.save(tmp_path / "empty.npy", np.zeros((0, 0), np.float32))
-    with pytest.raises(app.UsageError, match=r"non-empty image.*\(0, 0\)"):
+    with pytest.raises(startup.InputRefused, match=r"non-empty image.*\(0, 0\)"):
         run(restore, f"--model={saved_models['diffnet']}", str(tmp_path / "empty.npy"),
             str(tmp_path / "out.npy"))
 
@@ -364,7 +364,7 @@ def test_restore_onto_a_full_disk_names_the_output_and_leaves_nothing(tmp_path, 
 def test_restore_refuses_images_without_a_positive_maximum_or_with_nan(tmp_path, saved_models,
                                                                        values, message):
     np.save(tmp_path / "in.npy", values.astype(np.float32))
-    with pytest.raises(app.UsageError, match=message):
+    with pytest.raises(startup.InputRefused, match=message):
         run(restore, f"--model={saved_models['diffnet']}", str(tmp_path / "in.npy"),
             str(tmp_path / "out.npy"))
     assert not (tmp_path / "out.npy").exists()
@@ -527,3 +527,26 @@ def test_a_full_disk_ends_training_and_restore_with_one_line_and_loses_nothing(t
     assert done.returncode == 1 and done.stderr == (
         f"Error: Could not write '{full / 'out.png'}': No space left on device.\n")
     assert os.listdir(full) == ["filler"]
+
+
+def test_a_restored_image_far_out_of_range_is_one_warning_line(tmp_path, capsys, monkeypatch):
+    import warnings
+
+    from diffnet_tf import restoration
+
+    def far_out(model, image, tile, verbose):
+        warnings.warn("The restored image's values [0, 9] leave the input's range [0, 1] by "
+                      "far", restoration.OutputOutOfRange)
+        return image
+
+    monkeypatch.setattr(restoration, "restore", far_out)
+    monkeypatch.setattr(restore, "load_model", lambda name, shipped: DiffNetStub())
+    image_io.write_image(tmp_path / "in.png", np.full((8, 8), 0.5, np.float32))
+    run(restore, "--model=pm_inverse_noise0.01", str(tmp_path / "in.png"), str(tmp_path / "o.png"))
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == ("Warning: The restored image's values [0, 9] leave the input's range "
+                      "[0, 1] by far") and out[1].startswith("Restored")
+
+
+class DiffNetStub:
+    channels = 1

@@ -25,6 +25,7 @@ its own name; the model is loaded once for all of them.
 """
 
 import os
+import warnings
 
 from absl import app
 
@@ -79,13 +80,20 @@ def jobs(paths, out_dir, formats):
     return pairs
 
 
-def as_usage_error(function, *args):
-    """function(*args), its ValueError (a damaged model, an empty image, a tile too small
-    for the model) raised as a usage error: one line, no traceback."""
-    try:
-        return function(*args)
-    except ValueError as error:
-        raise app.UsageError(str(error)) from error
+def refused_input(function, *args):
+    """function(*args), its ValueError (a damaged model, an empty, negative or non-finite
+    image, a tile too small for the model) raised as `startup.InputRefused`: one line, no
+    traceback, no flag hint; its warnings (a result far out of the input's range) printed
+    as one 'Warning:' line each."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            return function(*args)
+        except ValueError as error:
+            raise startup.InputRefused(str(error)) from error
+        finally:
+            for warning in caught:
+                print(f"Warning: {warning.message}")
 
 
 def print_presets(shipped):
@@ -112,7 +120,7 @@ def load_model(name, shipped):
     """The model --model names: a shipped preset, or a saved model.keras."""
     from diffnet_tf import presets, saving
 
-    return as_usage_error(presets.load if name in shipped else saving.load_model, name)
+    return refused_input(presets.load if name in shipped else saving.load_model, name)
 
 
 def main(argv):
@@ -129,7 +137,7 @@ def main(argv):
         check_job(source, target, values["overwrite"])
     model = load_model(values["model"], shipped)
     for source, target in pairs:
-        image, image_format = as_usage_error(image_io.read_image, source)
+        image, image_format = refused_input(image_io.read_image, source)
         if image_format.had_alpha:
             print(f"Note: {source} has an alpha channel; it is dropped.")
         if image.shape[-1] > model.channels:
@@ -137,7 +145,7 @@ def main(argv):
         if image.shape[-1] < model.channels:
             raise app.UsageError(f"{source} is grey and the model restores {model.channels}-"
                                  "channel images: use a grey model for it (--list-presets).")
-        restored = as_usage_error(restore, model, image, values["tile"], verbose)
+        restored = refused_input(restore, model, image, values["tile"], verbose)
         bit_depth = image_io.kept_depth(target, image_format.bit_depth)
         image_io.write_image(target, restored, bit_depth=bit_depth)
         print(f"Restored {source} ({image.shape[0]}x{image.shape[1]}, "

@@ -96,6 +96,11 @@ def parse(flag_values, argv):
     return remaining
 
 
+class InputRefused(ValueError):
+    """An input the program cannot take (an image, a model file): not a flag problem, so it
+    ends with its message alone (no --help hint) and exit status 1."""
+
+
 def _usage_error(message):
     sys.stderr.write(f"Error: {message}\nPass --help to see the flags.\n")
     sys.exit(1)
@@ -136,7 +141,8 @@ def start(main, flag_values, doc):
         except app.UsageError as error:
             _usage_error(error)
         except (RunFolderBusy, TrainingDiverged, FileNotFoundError, DamagedFile,
-                WriteFailed, BackendMismatch, ExecutorUnavailable, CellsUnfinished) as error:
+                WriteFailed, BackendMismatch, ExecutorUnavailable, CellsUnfinished,
+                InputRefused) as error:
             sys.stderr.write(f"Error: {flag_message(str(error), flag_values)}\n")
             sys.exit(1)
 
