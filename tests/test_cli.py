@@ -182,6 +182,16 @@ def test_the_library_messages_show_on_stdout_as_plain_lines(capsys):
     assert capsys.readouterr().out == "Making 8 test pairs\n"
 
 
+def test_tensorflows_retracing_warning_is_dropped_and_its_other_warnings_kept(caplog):
+    startup.show_library_messages()
+    logger = logging.getLogger("tensorflow")
+    with caplog.at_level(logging.WARNING, logger="tensorflow"):
+        logger.warning("5 out of the last 13 calls to <function f at 0x1> triggered "
+                       "tf.function retracing. Tracing is expensive")
+        logger.warning("a real warning")
+    assert [record.getMessage() for record in caplog.records] == ["a real warning"]
+
+
 def test_the_preamble_checks_the_folders_and_sets_the_emitter_where_asked(tmp_path,
                                                                            monkeypatch):
     monkeypatch.delenv("XLA_FLAGS", raising=False)

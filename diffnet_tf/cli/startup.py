@@ -85,6 +85,15 @@ def show_library_messages():
         logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     logger.propagate = False  # not again through absl's handler on the root logger
+    logging.getLogger("tensorflow").addFilter(_expected_retracing)
+
+
+def _expected_retracing(record):
+    """False for TensorFlow's warning that a tf.function retraced: Keras traces its step
+    anew for each batch shape (an epoch's last, smaller batch; validation and test batches)
+    and each model a study trains in one process, as it should; the warning's advice is
+    for code that builds functions in a loop, not for ours."""
+    return "triggered tf.function retracing" not in record.getMessage()
 
 
 def parse(flag_values, argv):
