@@ -210,7 +210,7 @@ def execute(spec, root, data_dir="data", overwrite=False, verbose=1, figures=Non
         verbose: Keras' progress output (0 silent, 1 progress bar, 2 a line per epoch).
         figures: optional figures(spec, model, pairs, figures_dir) writing the run's
             figures.
-        strategy: optional tf.distribute strategy.
+        strategy: optional `distribution.strategy` (several devices for the run).
         download: let tfds download STL-10.
         pools: optional (train pool, test pool) of pairs (see `pairs.run_pairs`).
 

@@ -14,7 +14,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from diffnet_tf import losses, metrics, models, pipeline, protocols
+from diffnet_tf import distribution, losses, metrics, models, pipeline, protocols
 from diffnet_tf.precision import matrix_precision
 from diffnet_tf.backup import EpochBackup, latest_backup, restore_backup
 
@@ -104,17 +104,19 @@ class StopOnDivergence(keras.callbacks.Callback):
                 f"{'; or '.join(causes)}. {kept}")
 
 
-def training_input(inputs, targets, batch_size, seed):
-    """fit's training data: on TensorFlow a shuffled tf.data pipeline without autotuning
-    (`pipeline.make_dataset`: Keras' own pipeline of NumPy arrays stalls at each epoch's
-    start), elsewhere the arrays, which Keras shuffles itself.
+def training_input(inputs, targets, batch_size, seed, first_epoch=0):
+    """fit's training data: on TensorFlow a tf.data pipeline without autotuning, each epoch
+    in its own order of (seed, epoch) (`pipeline.make_dataset`: Keras' own pipeline of
+    NumPy arrays stalls at each epoch's start), so a resumed or mirrored run sees the
+    orders of an uninterrupted one-device run; elsewhere the arrays, which Keras shuffles.
 
     Returns:
-        A dict of model.fit arguments (x, y, batch_size).
+        A dict of model.fit arguments (x, y, batch_size or steps_per_epoch, shuffle).
     """
     if keras.backend.backend() == "tensorflow":
-        return {"x": pipeline.make_dataset(inputs, targets, batch_size, shuffle=True, seed=seed),
-                "shuffle": False}
+        return {"x": pipeline.make_dataset(inputs, targets, batch_size, shuffle=True,
+                                           seed=seed, first_epoch=first_epoch),
+                "steps_per_epoch": math.ceil(len(inputs) / batch_size), "shuffle": False}
     return {"x": inputs, "y": targets, "batch_size": batch_size}
 
 
@@ -128,29 +130,41 @@ def fit(spec, pairs, backup_dir, verbose=1, callbacks=(), strategy=None):
         backup_dir: the folder of the per-epoch backup (`EpochBackup`).
         verbose: Keras' progress output (0 silent, 1 progress bar, 2 one line per epoch).
         callbacks: extra Keras callbacks (e.g. TensorBoard logging).
-        strategy: a tf.distribute strategy to build and train the model under, or None.
+        strategy: a `distribution.strategy` to build, restore and train the model under
+            (several devices), or None for one device.
 
     Returns:
         (model, summary, notes): the trained model (the best epoch's weights with early
         stopping), a dict with epochs_trained, best_epoch, stopped_early, train_seconds,
-        final_loss and precision (training ran under `precision.matrix_precision` of
-        spec.train.precision), and the notes of `restore_backup` (also warned before
-        training starts).
+        final_loss, precision (training ran under `precision.matrix_precision` of
+        spec.train.precision) and devices, and the notes of `restore_backup` (also warned
+        before training starts).
 
     Raises:
         TrainingDiverged: the loss became NaN or infinite.
+        ValueError: the replicas of a mirrored strategy cannot share the first batch of
+            training or of validation equally (`distribution.check_first_batches`).
     """
     keras.utils.set_random_seed(spec.train.seed)
+    distribution.check_first_batches(strategy, {
+        "training": min(spec.train.batch_size, len(pairs.train[0]) * spec.train.epoch_repeats),
+        "validation": min(spec.train.batch_size, len(pairs.validation[0]))})
+    with strategy.scope() if strategy else contextlib.nullcontext():
+        model, summary, notes = _fit_in_scope(spec, pairs, backup_dir, verbose, callbacks)
+    return model, dict(summary, devices=distribution.device_count(strategy)), notes
+
+
+def _fit_in_scope(spec, pairs, backup_dir, verbose, callbacks):
+    """`fit` inside its strategy's scope (Keras' DataParallel reads it while it trains):
+    (model, summary without devices, notes)."""
     x, y = (np.concatenate([a] * spec.train.epoch_repeats) if spec.train.epoch_repeats > 1
             else a for a in pairs.train)
-    steps_per_epoch = math.ceil(len(x) / spec.train.batch_size)
-    with strategy.scope() if strategy else contextlib.nullcontext():
-        model = models.build_model(spec)
-        model.build((None, None, None, spec.data.channels))
-        compile_model(model, spec.train, steps_per_epoch)
+    model = models.build_model(spec)
+    model.build((None, None, None, spec.data.channels))
+    compile_model(model, spec.train, math.ceil(len(x) / spec.train.batch_size))
     initial_epoch, seconds, notes = restore_backup(model, backup_dir)
     for note in notes:  # now, not when training is over: what resumes is known at once
-        warnings.warn(note, stacklevel=2)
+        warnings.warn(note, stacklevel=3)
     if initial_epoch and verbose:
         _log.info("Resuming from the backup in %s: %d of %d epochs done.", backup_dir,
                   initial_epoch, spec.train.epochs)
@@ -163,8 +177,11 @@ def fit(spec, pairs, backup_dir, verbose=1, callbacks=(), strategy=None):
     history = {}
     if initial_epoch < spec.train.epochs:
         with matrix_precision(spec.train.precision):
-            history = model.fit(**training_input(x, y, spec.train.batch_size, spec.train.seed),
-                                validation_data=pairs.validation, epochs=spec.train.epochs,
+            history = model.fit(**training_input(x, y, spec.train.batch_size, spec.train.seed,
+                                                 initial_epoch),
+                                validation_data=pairs.validation,
+                                validation_batch_size=spec.train.batch_size,
+                                epochs=spec.train.epochs,
                                 initial_epoch=initial_epoch,
                                 callbacks=all_callbacks + list(callbacks), verbose=verbose).history
         seconds = backup.train_seconds + time.perf_counter() - backup.started

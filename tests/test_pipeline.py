@@ -8,19 +8,41 @@ import pytest
 from diffnet_tf.pipeline import make_dataset
 
 
-def test_make_dataset_batches_and_shuffles_with_a_seed():
+def epochs_of(ds, epochs, batches_per_epoch):
+    """The first `epochs` epochs of a shuffled pipeline: per epoch, its batches' sizes and
+    the order of its inputs (which are their own indices)."""
+    batches = list(ds.take(epochs * batches_per_epoch).as_numpy_iterator())
+    return [([len(x) for x, _ in batches[e * batches_per_epoch:(e + 1) * batches_per_epoch]],
+             np.concatenate([x for x, _ in batches[e * batches_per_epoch:(e + 1) *
+                                                   batches_per_epoch]]).ravel().tolist())
+            for e in range(epochs)]
+
+
+def test_each_shuffled_epoch_is_a_new_permutation_in_whole_batches():
     tf = pytest.importorskip("tensorflow", reason="make_dataset is a tf.data pipeline")
     inputs = np.arange(10, dtype=np.float32).reshape(10, 1, 1, 1)
     ds = make_dataset(inputs, -inputs, batch_size=4, shuffle=True, seed=3)
     assert isinstance(ds, tf.data.Dataset)
-    batches = list(ds.as_numpy_iterator())
-    assert [len(x) for x, _ in batches] == [4, 4, 2]
-    order = np.concatenate([x for x, _ in batches]).ravel()
-    assert sorted(order) == list(range(10)) and list(order) != list(range(10))
-    np.testing.assert_array_equal(np.concatenate([y for _, y in batches]).ravel(), -order)
-    again = np.concatenate([x for x, _ in make_dataset(
-        inputs, -inputs, batch_size=4, shuffle=True, seed=3).as_numpy_iterator()]).ravel()
-    np.testing.assert_array_equal(order, again)
+    epochs = epochs_of(ds, 3, 3)
+    assert [sizes for sizes, _ in epochs] == [[4, 4, 2]] * 3  # the last batch is an epoch's
+    assert all(sorted(order) == list(range(10)) for _, order in epochs)
+    assert len({tuple(order) for _, order in epochs} | {tuple(range(10))}) == 4
+    x, y = next(iter(ds))
+    np.testing.assert_array_equal(y, -x)
+
+
+def test_an_epochs_order_depends_on_the_seed_and_the_epoch_alone():
+    """What makes a resumed run, and one on several replicas (whose Keras makes one more
+    iterator), see the orders of an uninterrupted one-device run."""
+    pytest.importorskip("tensorflow", reason="make_dataset is a tf.data pipeline")
+    inputs = np.arange(10, dtype=np.float32).reshape(10, 1, 1, 1)
+    ds = make_dataset(inputs, inputs, batch_size=4, shuffle=True, seed=3)
+    from_start = epochs_of(ds, 4, 3)
+    assert epochs_of(ds, 4, 3) == from_start  # a second iterator starts over
+    resumed = make_dataset(inputs, inputs, batch_size=4, shuffle=True, seed=3, first_epoch=2)
+    assert epochs_of(resumed, 2, 3) == from_start[2:]
+    other_seed = make_dataset(inputs, inputs, batch_size=4, shuffle=True, seed=4)
+    assert epochs_of(other_seed, 1, 3) != from_start[:1]
 
 
 def test_make_dataset_keeps_the_order_without_shuffling():

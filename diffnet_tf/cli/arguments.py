@@ -19,17 +19,14 @@ def parse_noise_levels(values):
 
 
 def strategy(name):
-    """The tf.distribute strategy of --strategy: None for 'default'."""
-    if name == "default":
-        return None
-    import keras
+    """The `diffnet_tf.distribution.strategy` of --strategy (None for 'default'); its
+    refusals (another backend's strategy, several JAX hosts) as usage errors."""
+    from diffnet_tf import distribution
 
-    if keras.backend.backend() != "tensorflow":
-        raise app.UsageError(f"Expected --strategy=default on the {keras.backend.backend()} "
-                             "backend: --strategy=mirrored is TensorFlow's MirroredStrategy.")
-    import tensorflow as tf
-
-    return tf.distribute.MirroredStrategy()
+    try:
+        return distribution.strategy(name)
+    except ValueError as error:
+        raise app.UsageError(f"--strategy={name}: {error}") from None
 
 
 def executor(values, study_dir):

@@ -149,9 +149,11 @@ TABLE = {
                      "(see data/README.md).", False),
     "overwrite": Flag("bool", "Replace outputs that exist: train a finished run again, or "
                       "write a restored image over its input.", False),
-    "strategy": Flag("enum", "TensorFlow only: 'mirrored' trains on all local GPUs "
-                     "(tf.distribute.MirroredStrategy).", "default",
-                     choices=("default", "mirrored")),
+    "strategy": Flag("enum", "Several devices for one run: 'mirrored' (TensorFlow backend) "
+                     "trains on all local GPUs (tf.distribute.MirroredStrategy), "
+                     "'data_parallel' (JAX backend) on all local devices (Keras' "
+                     "DataParallel); one host only.", "default",
+                     choices=("default", "mirrored", "data_parallel")),
     "verbose": Flag("enum", "Progress: 0 silent, 1 progress bars, 2 plain lines (default: 1 "
                     "on a terminal, 2 when the output goes to a file).", choices=("0", "1", "2")),
     # where a study's cells run (diffnet_tf.launch)
