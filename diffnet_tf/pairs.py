@@ -117,25 +117,15 @@ def _clean_images(data, split, n, first, data_dir, download):
                                             channels=data.channels)
 
 
-def _cached(stored, n):
-    """The pairs of a loaded cache file that answer a request for n (None: the whole split),
-    or None when it holds too few."""
-    if stored is None or not (stored[2] if n is None else len(stored[0]) >= n):
-        return None
-    inputs, targets, _ = stored
-    if n in (None, len(inputs)):
-        return inputs, targets
-    return inputs[:n].copy(), targets[:n].copy()
-
-
 def make_pairs(data, split="train", n=None, data_dir="data", cache=True, verbose=1,
                download=False):
     """(input, target) pairs of the first n images of a split, cached (Sects. 5.1, 5.2).
 
     The cache file under `data_dir/cache/` is keyed by `pair_cache.cache_key(data, split)`,
     every parameter that changes the numbers except n: it holds the first images of the
-    split, and a request for fewer is served from it. It is written atomically with a
-    SHA-256 checksum; a corrupted file is reported (a warning), deleted and regenerated.
+    split, and a request for fewer reads only those from it (and the SHA-256 digests of
+    the chunks they lie in). It is written atomically; a corrupted file is reported (a
+    warning), deleted and regenerated.
 
     Args:
         data: a `spec.DataSpec`: problem, source, image size, channels, physics, noise, seed.
@@ -158,9 +148,9 @@ def make_pairs(data, split="train", n=None, data_dir="data", cache=True, verbose
         n = check_integer(n, "n", maximum=None if data.source in _READ_SOURCES else count)
     elif data.source not in _READ_SOURCES:
         n = count  # STL-10's and a folder's split size is known once the source is read
-    found = _cached(pair_cache.load(path), n) if cache else None
-    if found is not None:
-        return found
+    found = pair_cache.load(path, n) if cache else None
+    if found is not None and (n is not None or found[2]):  # n None: a complete file only
+        return found[:2]
     n, clean_chunk = _clean_images(data, split, n, first, data_dir, download)
     if verbose:
         _log.info("Making %d %s pairs (%s, %s), cached in %s", n, split, data.problem,

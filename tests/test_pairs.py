@@ -36,7 +36,7 @@ def physics_of(data, clean):
 
 
 def cache_files(root):
-    return sorted((root / "cache").glob("*.npz")) if (root / "cache").exists() else []
+    return sorted((root / "cache").glob("*.pairs")) if (root / "cache").exists() else []
 
 
 def said(caplog):
@@ -184,7 +184,7 @@ def test_cache_is_written_once_and_serves_smaller_requests(tmp_path, monkeypatch
     data = pm_data(noise=0.01)
     first = pairs.make_pairs(data, n=6, data_dir=tmp_path, verbose=0)
     (path,) = cache_files(tmp_path)
-    assert path.suffix == ".npz"
+    assert path.suffix == ".pairs"
     monkeypatch.setattr(pairs, "_generate", no_generation)
     for n in (6, 3):
         for got, expected in zip(pairs.make_pairs(data, n=n, data_dir=tmp_path, verbose=0),
@@ -210,14 +210,38 @@ def test_a_corrupted_cache_is_regenerated(tmp_path, damage):
     raw = bytearray(path.read_bytes())
     if damage == "truncate":
         raw = raw[: len(raw) // 2]
-    else:  # one changed pixel deep inside the arrays: the zip still opens
-        raw[len(raw) // 2] ^= 0xFF
+    else:  # one changed pixel inside the arrays: the size and the header are whole
+        raw[len(raw) - 5] ^= 0xFF
     path.write_bytes(bytes(raw))
     with pytest.warns(UserWarning, match="Corrupted cache file"):
         got = pairs.make_pairs(data, n=4, data_dir=tmp_path, verbose=0)
     for a, b in zip(got, expected):
         np.testing.assert_array_equal(a, b)
     assert cache_files(tmp_path) == [path]  # rewritten, valid again
+
+
+def test_a_request_for_n_reads_n_pairs_of_the_pool_and_no_more(tmp_path, monkeypatch):
+    """A cell that needs the first n of a stored pool reads those alone: its arrays hold n
+    pairs, and pool pairs beyond its chunks are never read (damage there goes unseen by
+    it; the first request that reaches them finds it and makes the pool again)."""
+    monkeypatch.setattr(pair_cache, "CHUNK", 4)
+    data = pm_data(noise=0.01)
+    pool = pairs.make_pairs(data, n=12, data_dir=tmp_path, verbose=0)
+    (path,) = cache_files(tmp_path)
+    raw = bytearray(path.read_bytes())
+    raw[raw.find(pool[1][10].tobytes()) + 3] ^= 0xFF  # a target of the last chunk
+    path.write_bytes(bytes(raw))
+    monkeypatch.setattr(pairs, "_generate", no_generation)
+    for n in (3, 8):
+        got = pairs.make_pairs(data, n=n, data_dir=tmp_path, verbose=0)
+        for array, expected in zip(got, pool):
+            np.testing.assert_array_equal(array, expected[:n])
+            assert array.base is None and array.nbytes == expected[:n].nbytes
+    monkeypatch.undo()
+    with pytest.warns(UserWarning, match="checksum mismatch in pairs 8 to 11"):
+        again = pairs.make_pairs(data, n=12, data_dir=tmp_path, verbose=0)
+    np.testing.assert_array_equal(again[1], pool[1])
+    assert pair_cache.stored_count(path) == (12, False)
 
 
 def test_interrupted_generation_leaves_no_cache_file(tmp_path, monkeypatch):
