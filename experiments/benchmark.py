@@ -1,6 +1,8 @@
 """Benchmark: DiffNet's speed against the original formulation, the U-Net and the compute floor.
 
-    python -m experiments.benchmark            # full run: 276 s on 2 CPU cores, TensorFlow
+    python -m experiments.benchmark            # full run: 580 s on 2 idle CPU cores,
+                                               # TensorFlow (the models 423 s, the cells
+                                               # section 120 s)
     python -m experiments.benchmark --quick    # fewer repetitions and images: a smoke test
 
 Prints a table headed by the backend and the device it timed (the accelerators the backend
@@ -36,6 +38,22 @@ What is measured (96x96 float32 images, training batch 16, inference batch 64):
     Peak memory of a training step (DiffNet, U-Net): each model trains in a fresh Python
   process; the figure is that process's peak resident set size (VmHWM) minus its peak after
   the imports, i.e. weights, Adam slots, gradients, activations and the traced graph.
+    The launcher's overhead per cell on Ray (experiments/benchmark_cells.py; --cells, 4, 2
+  with --quick, 0 skips this and the projections): the first --cells smoke-scale cells of
+  experiments.reproduce, in a temporary folder, launched one at a time locally and then on
+  a Ray cluster started here: Ray's start-up (ray.init) apart, the overhead per cell =
+  (Ray's launch wall time - the local one) / cells, and the extra time of a cell whose Ray
+  worker starts for it (every GPU cell's). Without Ray: "not measured: ray not installed".
+    Projected hours of `python -m experiments.reproduce` (experiments/benchmark_projection.py):
+  each cell's most training steps x its model class's seconds per step + a per-cell cost,
+  the cells scheduled longest first onto the least-loaded device. --scale=paper on 1, 8 and
+  64 GPUs from the GPU figures of ../shared/GPU_MEASUREMENTS.md (H200, JAX; each figure's
+  run is in the table's sources), x their measured true-float32 factor, plus the fresh
+  worker's overhead per cell and the pair preparation; --scale=cpu on this machine, cells
+  one after another, from the step times this run measures at each class's shapes, the
+  fixed work of a smoke cell and the measured pair preparation, checked against one cpu
+  cell cut to an epoch and run for real. The sum of the cells and the longest cell (the
+  floor for any number of GPUs) come with it.
 
 Backends: everything uses Keras APIs, NumPy inputs and the active backend's compiler, so it
 runs on every backend (no TensorFlow needed on JAX):

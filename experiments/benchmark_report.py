@@ -43,6 +43,13 @@ METHODS = {
                  "precision: 'float32' (true float32, the protocols' default) or 'fast' (the "
                  "device's default: TF32 on NVIDIA GPUs since Ampere; on a CPU the same "
                  "computation as float32, so the rows differ by timing noise alone)",
+    "cells": "benchmark_cells' docstring: smoke cells launched locally and on a local Ray "
+             "cluster one at a time; overhead_per_cell_s = (Ray launch wall - local launch "
+             "wall) / cells, ray.init timed apart; fresh_worker_cell_s = the first cell's "
+             "wall on Ray - locally",
+    "projection": "benchmark_projection's docstring: a cell = its most training steps x "
+                  "its class's seconds per step + a per-cell cost; cells longest first onto "
+                  "the least-loaded device; the sources are in projection.sources",
     "peak_training_memory": "peak RSS (VmHWM; ru_maxrss without /proc) of a fresh process "
                             "over its first training steps minus its peak after the "
                             "imports and the data; MiB",
@@ -171,6 +178,56 @@ def format_table(models, params, memory, pairs, hours=None, backend=None, device
         lines.append("| per-image sparse reference (SciPy, as AnisoDiff2d) | "
                      + (f"{sparse_ref['images_per_s']:,.1f} |" if sparse_ref else
                         f"skipped: {pairs['note']} |"))
+    return "\n".join(lines)
+
+
+def _seconds(value):
+    """A measured figure in seconds, or the reason it was not measured."""
+    return f"{value:.1f}" if isinstance(value, float) else str(value)
+
+
+def format_cells(measured, projected):
+    """The cells section (`benchmark_cells`) and the projections (`benchmark_projection`)
+    as markdown tables, with the projections' sources."""
+    local = measured["local"]
+    lines = [
+        f"| launcher: {len(measured['cells'])} smoke cells, one at a time, "
+        f"{measured['cpus']} CPUs | s |", "|---|---:|",
+        f"| local launch, wall (inside the cells) | {local['wall_s']:.1f} "
+        f"({sum(local['in_cell_s'].values()):.1f}) |",
+        f"| Ray start-up: ray.init / ray.shutdown | {_seconds(measured['ray_start_s'])} / "
+        f"{_seconds(measured['ray_stop_s'])} |",
+        "| Ray overhead per cell: (Ray launch - local launch) / cells | "
+        f"{_seconds(measured['overhead_per_cell_s'])} |",
+        f"| a cell in a fresh Ray worker (the first; every GPU cell) | "
+        f"{_seconds(measured['fresh_worker_cell_s'])} |",
+        f"| a cell in a reused Ray worker (the later ones) | "
+        f"{_seconds(measured['reused_worker_cell_s'])} |",
+        f"| fixed work of a cell (median inside the local cells) | "
+        f"{measured['fixed_cell_s']:.1f} |",
+        f"| --scale=cpu pairs made (launcher.prepare_pairs) | {measured['cpu_data_s']:.1f} |",
+        f"| --scale=cpu cell {projected['cpu_check']['cell']}: measured / projected | "
+        f"{projected['cpu_check']['measured_s']:.1f} / "
+        f"{projected['cpu_check']['projected_s']:.1f} |",
+        "", "| reproduce, projected | cells | steps | 1 device h | 8 h | 64 h | sum of cells h "
+        "| longest cell h |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    rows = (("--scale=paper on GPUs, float32 (the protocols')", "paper", "hours"),
+            ("the same in the launcher's order (not longest first)", "paper",
+             "launcher_order_hours"),
+            ("--scale=paper on GPUs, fast precision (as measured)", "paper_fast", "hours"),
+            ("--scale=cpu on this machine, one cell after another", "cpu", "hours"))
+    for label, name, which in rows:
+        p = projected[name]
+        hours = [f"{p[which][n]:.2f}" if n in p[which] else "-" for n in (1, 8, 64)]
+        lines.append(f"| {label} | {p['cells']} | {p['steps']:,} | {' | '.join(hours)} | "
+                     f"{p['sum_h']:.2f} | {p['longest_h']:.2f} ({p['longest_cell']}) |")
+    lines += ["", "Seconds per training step used:"]
+    lines += [f"- {name} [{label}]: {1e3 * seconds:.2f} ms" for name in ("paper", "cpu")
+              for label, seconds in projected[name]["step_seconds"].items()]
+    lines += ["", "Sources of the projections:"]
+    for name, source in projected["sources"].items():
+        items = source.items() if isinstance(source, dict) else [(None, source)]
+        lines += [f"- {name}{f' [{label}]' if label else ''}: {text}" for label, text in items]
     return "\n".join(lines)
 
 

@@ -1,15 +1,17 @@
 """The benchmark's timing (experiments.benchmark is its command): the models it times,
-training steps and inference timed round robin, Perona-Malik pair generation against a
-sparse reference, and the cores other programs took meanwhile.
+training steps and inference timed round robin, the training step of each model class of
+experiments.reproduce's cells, Perona-Malik pair generation against a sparse reference, and
+the cores other programs took meanwhile.
 """
 
+import dataclasses
 import os
 import time
 
 import keras
 import numpy as np
 
-from diffnet_tf import physics, protocols, spec
+from diffnet_tf import models, physics, protocols, spec
 from diffnet_tf.cli.startup import verbosity
 from diffnet_tf.models import DiffNet, UNet
 from diffnet_tf.pairs import pairs_from_images
@@ -124,6 +126,29 @@ def time_models(models, settings):
         }
         for name in models
     }
+
+
+def time_cell_steps(classes, settings):
+    """Median training-step seconds of one model per class, timed as `time_models` times
+    (settings' repeats, warm-up, jit_compile) at the class's image size and batch.
+
+    Args:
+        classes: {label: a RunSpec of the class} (its model, image size, channels and
+            batch; the precision is the device's default, the same as float32 on a CPU).
+        settings: a Settings.
+
+    Returns:
+        {label: median seconds of model.train_on_batch}.
+    """
+    seconds = {}
+    for label, cell in classes.items():
+        model = models.build_model(cell)
+        model.build((None, cell.data.image_size, cell.data.image_size, cell.data.channels))
+        shaped = dataclasses.replace(settings, image_size=cell.data.image_size,
+                                     batch_size=cell.train.batch_size)
+        timed = time_models({label: compile_for_training(model, settings.jit_compile)}, shaped)
+        seconds[label] = timed[label]["train"]["median_s"]
+    return seconds
 
 
 def time_pair_generation(settings):

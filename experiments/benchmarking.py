@@ -1,6 +1,7 @@
 """The benchmark's run (experiments.benchmark is its command): its settings, every
-measurement in turn (benchmark_timing, benchmark_memory), and the printed tables and JSON
-record (benchmark_report).
+measurement in turn (benchmark_timing, benchmark_memory, benchmark_cells), the projections
+of experiments.reproduce (benchmark_projection), and the printed tables and JSON record
+(benchmark_report).
 """
 
 import dataclasses
@@ -11,16 +12,18 @@ import time
 import keras
 
 from diffnet_tf import files, protocols
+from experiments.benchmark_cells import measure_cells
 from experiments.benchmark_memory import MEMORY_MODELS, peak_training_memory
-from experiments.benchmark_report import (METHODS, contention_note, format_checks,
-                                          format_table, machine_info, output_path,
-                                          paper_protocol_hours, target_checks)
+from experiments.benchmark_projection import projections
+from experiments.benchmark_report import (METHODS, contention_note, format_cells,
+                                          format_checks, format_table, machine_info,
+                                          output_path, paper_protocol_hours, target_checks)
 from experiments.benchmark_timing import (MODEL_NAMES, compile_for_training, make_model,
                                           other_programs_cores, time_models,
                                           time_pair_generation)
 
-QUICK = dict(repeats=3, warmup=1, pm_images=1000, sparse_images=2)
-FULL = dict(repeats=15, warmup=2, pm_images=3000, sparse_images=8)
+QUICK = dict(repeats=3, warmup=1, pm_images=1000, sparse_images=2, cells=2)
+FULL = dict(repeats=15, warmup=2, pm_images=3000, sparse_images=8, cells=4)
 
 
 @dataclasses.dataclass
@@ -37,6 +40,7 @@ class Settings:
     pm_images: int = FULL["pm_images"]
     sparse_images: int = FULL["sparse_images"]
     memory: bool = True
+    cells: int = FULL["cells"]
     seed: int = 0
 
 
@@ -54,11 +58,13 @@ def settings_from_values(values):
 
 
 def measure(settings):
-    """Every measurement of a run: models, pair generation, memory.
+    """Every measurement of a run: models, pair generation, memory, reproduce's cells
+    (with settings.cells) and the projections from them.
 
     Returns:
         dict of JSON-ready results: parameters, jit_compile_resolved, models,
-        other_programs_cores, pair_generation, peak_training_memory, checks, notes, phase_s.
+        other_programs_cores, pair_generation, peak_training_memory, cells, projection
+        (both None without settings.cells), checks, notes, phase_s.
     """
     started = time.perf_counter()
     keras.utils.set_random_seed(settings.seed)
@@ -83,10 +89,16 @@ def measure(settings):
         print("Measuring peak training memory in fresh processes")
         memory = {name: peak_training_memory(name, settings) for name in MEMORY_MODELS}
         phases["memory"] = time.perf_counter() - started - sum(phases.values())
+    cells = projection = None
+    if settings.cells:
+        cells = measure_cells(settings)
+        projection = projections(cells)
+        phases["cells"] = time.perf_counter() - started - sum(phases.values())
     busy = contention_note(results["models"], pairs, results["other_programs_cores"])
     results["paper_protocol_hours"] = paper_protocol_hours(results["models"],
                                                             settings.batch_size)
     return {**results, "pair_generation": pairs, "peak_training_memory": memory,
+            "cells": cells, "projection": projection,
             "checks": target_checks(results["models"], pairs),
             "notes": ([busy] if busy else []) + notes, "phase_s": phases}
 
@@ -106,6 +118,8 @@ def run(settings, out_dir, quick):
     table = format_table(results["models"], results["parameters"],
                          results["peak_training_memory"], results["pair_generation"],
                          results["paper_protocol_hours"], record["backend"], record["device"])
+    if results["cells"]:
+        table += "\n\n" + format_cells(results["cells"], results["projection"])
     print(f"\n{table}\n\n{format_checks(results['checks'])}")
     for note in results["notes"]:
         print(f"Note: {note}")

@@ -50,11 +50,13 @@ class Scale:
 
 SCALES = {
     "paper": Scale(data={}, disc_data={}),
-    "cpu": Scale(  # ours, estimated from the smoke scale's times: not measured whole
+    # ours: experiments.benchmark projects it at most 1.7 h on 2 idle cores (TensorFlow,
+    # README "Reproduce the paper"; Fig. 10's cells stop early); not yet run whole
+    "cpu": Scale(
         data={"source": "synthetic", "image_size": 48, "train_size": 2000, "val_size": 100,
               "test_size": 200},
-        disc_data={"train_size": 1024, "val_size": 128, "test_size": 128}, epochs=6,
-        disc_epochs=100, unet_filters=16, sizes=(10, 100, 1000), epoch_images=1000,
+        disc_data={"train_size": 1024, "val_size": 128, "test_size": 128}, epochs=12,
+        disc_epochs=200, unet_filters=16, sizes=(10, 100, 1000), epoch_images=1000,
         patience=2, alpha_samples=32),
     "smoke": Scale(
         data={"source": "synthetic", "image_size": 16, "train_size": 32, "val_size": 8,

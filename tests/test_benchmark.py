@@ -17,7 +17,8 @@ from experiments import (benchmark, benchmark_memory, benchmark_references, benc
                          benchmark_timing, benchmarking)
 
 TINY = ["--quick", "--image_size=16", "--batch_size=2", "--inference_batch_size=2",
-        "--repeats=1", "--warmup=1", "--unet_filters=2", "--pm_images=4", "--sparse_images=1"]
+        "--repeats=1", "--warmup=1", "--unet_filters=2", "--pm_images=4", "--sparse_images=1",
+        "--cells=0"]  # the cells section: tests/test_benchmark_projection.py
 
 
 def test_the_benchmark_defaults_to_the_papers_images_batch_and_unet():
@@ -27,6 +28,9 @@ def test_the_benchmark_defaults_to_the_papers_images_batch_and_unet():
     settings = benchmarking.settings_from_values(benchmark.FLAGS.flag_values_dict())
     assert (settings.image_size, settings.batch_size, settings.unet_filters) == (
         protocols.STL10_SIDE, protocols.BATCH_SIZE, protocols.UNET_FILTERS)
+    assert settings.cells == 4
+    parse(benchmark.FLAGS, ["prog", "--quick"])
+    assert benchmarking.settings_from_values(benchmark.FLAGS.flag_values_dict()).cells == 2
     parse(benchmark.FLAGS, ["prog", "--image_size=32"])
     assert benchmarking.settings_from_values(benchmark.FLAGS.flag_values_dict()).image_size == 32
 
@@ -99,6 +103,7 @@ def test_main_writes_every_figure_and_check(tmp_path, capsys):
             assert figure["median_s"] > 0 and figure["images_per_s"] > 0
             assert len(figure["repeats_s"]) == 1
     assert record["pair_generation"]["library"]["images_per_s"] > 0
+    assert record["cells"] is None and record["projection"] is None  # --cells=0
     for name in benchmark_memory.MEMORY_MODELS:
         assert record["peak_training_memory"][name]["peak_mib"] > 0
         assert record["peak_training_memory"][name]["growth_mib"] >= 0

@@ -199,6 +199,9 @@ TABLE = {
     "sparse_images": Flag("integer", "Images per repetition of the sparse reference (default "
                           "8; 2 quick).", lower_bound=1),
     "memory": Flag("bool", "Measure the peak memory of a training step (subprocesses).", True),
+    "cells": Flag("integer", "Smoke cells the launcher runs locally and on Ray, for its "
+                  "overhead per cell and the projected hours of experiments.reproduce "
+                  "(default 4; 2 quick; 0: neither).", lower_bound=0),
 }
 
 _DEFINE = {"integer": flags.DEFINE_integer, "float": flags.DEFINE_float,

@@ -92,8 +92,8 @@ PROGRAMS = {
         defaults={"out_dir": "runs/presets"}),
     "benchmark": Program(
         ("quick", "repeats", "warmup", "image_size", "inference_batch_size", "jit_compile",
-         "pm_images", "sparse_images", "memory", "batch_size", "unet_filters", "seed",
-         "out_dir"),
+         "pm_images", "sparse_images", "memory", "cells", "batch_size", "unet_filters",
+         "seed", "out_dir"),
         defaults={"out_dir": "runs/benchmark"}),
     "photographs": Program(("photo_models", "photos", "tile", "verbose")),
     "restore": Program(("model", "list-presets", "out_dir", "tile", "overwrite", "verbose"),
