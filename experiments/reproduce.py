@@ -9,6 +9,7 @@ REPORT.md setting every result of the paper beside this run's.
     python -m experiments.reproduce --scale=paper --executor=slurm --slurm_partition=gpu \\
         --gpus_per_cell=1 --cpus_per_cell=8 --slurm_time=600       # a Slurm job array
     python -m experiments.reproduce --only=discs,perona_malik      # some experiments
+    python -m experiments.reproduce --scale=paper --precision=fast # TF32 where a GPU has it
 
 The experiments (experiments/reproduce_cells.py): discs (Sect. 5.1), perona_malik (Sect.
 5.2: DiffNet and the U-Net at noise 0, 0.1 % and 1 %; Figs. 6-9), generalisation (Sect.
@@ -18,7 +19,7 @@ runs the paper's protocols on STL-10; `cpu` and `smoke` the same experiments on 
 embedded synthetic images with smaller images, sets and epochs (their numbers test the
 pipeline, not the paper's values).
 
-Writes <out_dir>/<scale>/: runs/ (one run folder per cell; a spec two experiments share is
+Writes <out_dir>/<scale>/ (<scale>_fast/ with --precision=fast): runs/ (one run folder per cell; a spec two experiments share is
 one run), figures/ and REPORT.md (every result of protocols.PAPER_RESULTS beside this run's,
 the difference, and each run's machine, backend, precision, epochs, steps and time). Cells
 are runs: the same command again collects the finished ones and runs only the others.
@@ -57,10 +58,10 @@ def main(argv):
 
     started = time.monotonic()
     values, verbose = startup.begin("reproduce", FLAGS)
-    scale = values["scale"]
-    planned = reproduce_cells.plan(scale, parse_only(values["only"]))
+    scale, precision = values["scale"], values["precision"]
+    planned = reproduce_cells.plan(scale, parse_only(values["only"]), precision)
     cells = reproduce_cells.unique_cells(planned)
-    out_dir = Path(values["out_dir"]) / scale
+    out_dir = Path(values["out_dir"]) / (f"{scale}_fast" if precision == "fast" else scale)
     root = out_dir / "runs"
     print(f"Reproducing {', '.join(planned)} at scale '{scale}': {len(cells)} runs -> {root}")
     outcomes = launcher.launch(cells, root, executor(values, out_dir), values["data_dir"],

@@ -5,7 +5,7 @@ and epochs, for tests and a first look).
     EXPERIMENTS                   discs (Sect. 5.1), perona_malik (Sect. 5.2, Figs. 6-9),
                                   generalisation (Sect. 6.1, Fig. 10's four panels),
                                   interpretation (Sect. 6.2, Figs. 11-13)
-    plan(scale, only)             {experiment: {cell key: RunSpec}}
+    plan(scale, only, precision)  {experiment: {cell key: RunSpec}}
     unique_cells(plan)            {'<experiment>/<key>': RunSpec}, each spec once
 
 A cell is a run (diffnet_tf.runs): its folder is named by its spec, so the interpretation's
@@ -119,10 +119,14 @@ PLANNERS = {"discs": discs, "perona_malik": perona_malik, "generalisation": fig1
             "interpretation": interpretation}
 
 
-def plan(scale, only=EXPERIMENTS):
+def plan(scale, only=EXPERIMENTS, precision=None):
     """{experiment: {cell key: RunSpec}} of the experiments in `only` at scale `scale` (a
-    key of SCALES)."""
-    return {name: PLANNERS[name](SCALES[scale]) for name in EXPERIMENTS if name in only}
+    key of SCALES); `precision` ('float32' or 'fast') sets every cell's training precision,
+    None keeps the protocols' (true float32)."""
+    train = {"precision": precision} if precision else {}
+    return {name: {key: cell.replace(train=train) for key, cell in
+                   PLANNERS[name](SCALES[scale]).items()}
+            for name in EXPERIMENTS if name in only}
 
 
 def unique_cells(planned):

@@ -74,3 +74,24 @@ def test_an_unknown_experiment_is_refused(tmp_path):
     assert result.returncode == 1
     assert "Expected --only from discs, perona_malik, generalisation, interpretation. " \
            "Received discs,figure99." in result.stdout + result.stderr
+
+
+def test_precision_sets_every_cell_and_float32_is_the_protocols():
+    default = reproduce_cells.unique_cells(reproduce_cells.plan("paper"))
+    fast = reproduce_cells.unique_cells(reproduce_cells.plan("paper", precision="fast"))
+    assert list(fast) == list(default)
+    assert {cell.train.precision for cell in default.values()} == {"float32"}
+    assert {cell.train.precision for cell in fast.values()} == {"fast"}
+    assert all(fast[key] == cell.replace(train={"precision": "fast"})
+               for key, cell in default.items())
+    assert reproduce_cells.plan("paper", precision="float32") == reproduce_cells.plan("paper")
+
+
+@pytest.mark.slow
+def test_a_fast_precision_run_reports_apart(tmp_path):
+    result = _reproduce(tmp_path, "--only=discs", "--precision=fast")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert not (tmp_path / "out" / "smoke").exists()
+    report = (tmp_path / "out" / "smoke_fast" / "REPORT.md").read_text()
+    row = next(line for line in report.splitlines() if line.startswith("| discs/diffnet |"))
+    assert "| fast |" in row

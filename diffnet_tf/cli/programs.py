@@ -85,7 +85,8 @@ PROGRAMS = {
         {"sizes": _levels(protocols.GENERALISATION_SIZES), "patience": protocols.PATIENCE,
          "epoch_images": protocols.EPOCH_IMAGES, "out_dir": "runs/generalisation"}),
     "reproduce": Program(
-        ("scale", "only", "download", "out_dir", "data_dir", "overwrite", "verbose", *_LAUNCH),
+        ("scale", "only", "precision", "download", "out_dir", "data_dir", "overwrite", "verbose",
+         *_LAUNCH),
         defaults={"out_dir": "runs/reproduce"}),
     "build_presets": Program(
         ("names", "package", "pretrained_dir", "out_dir", "data_dir", "verbose"),
