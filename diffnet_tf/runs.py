@@ -264,13 +264,13 @@ def _trained_model(spec, folder, pairs, verbose, strategy):
 
 
 def _summary_of_backup(spec, folder):
-    """What training.json would hold, from the newest epoch backup (its best epoch is not
-    known: None)."""
+    """What training.json would hold, from the newest epoch backup (its best epoch and the
+    devices it trained on are not known: None)."""
     epoch, path = backup.backups(folder.backup_dir)[0]
     seconds = read_json(path.with_name(f"epoch-{epoch:04d}.json"))["train_seconds"]
     summary = {"epochs_trained": epoch, "best_epoch": None, "precision": spec.train.precision,
                "stopped_early": epoch < spec.train.epochs, "epochs_this_session": 0,
-               "train_seconds": round(seconds, 1), "final_loss": None,
+               "train_seconds": round(seconds, 1), "final_loss": None, "devices": None,
                "machine": hardware.machine()}
     write_json(folder.path / "training.json", summary)
     return summary

@@ -127,6 +127,7 @@ def test_a_kill_between_the_model_and_its_training_record_keeps_the_best_epoch(t
     result = execute(run_spec, tmp_path)
     assert (folder / "model.keras").read_bytes() == saved
     assert result.metrics["epochs_trained"] >= 1 and (folder / "training.json").exists()
+    assert result.metrics["devices"] is None  # not in the backup: unknown, not guessed
 
 
 def test_a_kill_after_the_model_is_saved_only_evaluates_it(tmp_path, monkeypatch):
