@@ -1,8 +1,17 @@
-"""The tf.data pipeline that feeds (input, target) pairs to training on TensorFlow.
+"""What feeds (input, target) pairs to training: each epoch in its own order, drawn from
+(seed, epoch) alone, so that a resumed run sees the batches of an uninterrupted one.
 
-TensorFlow is imported inside `make_dataset`, which says what to do without it (on the
-other backends, pass the arrays to model.fit).
+    make_dataset    a tf.data pipeline (TensorFlow: Keras' pipeline of arrays stalls)
+    EpochBatches    a keras.utils.PyDataset of the arrays (every other backend), with
+                    FollowEpochs, the callback that tells it Keras' epoch
+
+TensorFlow is imported inside `make_dataset`, which says what to do without it.
 """
+
+import math
+
+import keras
+import numpy as np
 
 from diffnet_tf import protocols
 
@@ -57,3 +66,52 @@ def make_dataset(inputs, targets, batch_size=protocols.BATCH_SIZE, shuffle=False
     options = tf.data.Options()
     options.autotune.enabled = False
     return ds.with_options(options).prefetch(2)
+
+
+def epoch_order(count, seed, epoch):
+    """The order of an epoch's `count` pairs for `EpochBatches`: a permutation drawn from
+    (seed, epoch) alone (NumPy's default generator)."""
+    return np.random.default_rng([seed, epoch]).permutation(count)
+
+
+class EpochBatches(keras.utils.PyDataset):
+    """(input, target) batches of arrays for model.fit on any backend, each epoch in the
+    order `epoch_order(N, seed, epoch)`; the epoch's last batch is the smaller one. Keras
+    calls the dataset's own epoch hooks also when it peeks at a batch to build the model,
+    so the epoch comes from Keras' training loop instead: pass `FollowEpochs(batches)`
+    among fit's callbacks (and shuffle=False: the order is this dataset's).
+
+    Args:
+        inputs, targets: (N, H, W, C) arrays.
+        batch_size: images per batch.
+        seed: seed of the orders.
+        epoch: the epoch (from 0) training starts at (a resumed run's initial_epoch).
+    """
+
+    def __init__(self, inputs, targets, batch_size, seed, epoch=0):
+        super().__init__()
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"Expected a positive integer batch_size. Received {batch_size!r}.")
+        self.inputs, self.targets = inputs, targets
+        self.batch_size, self.seed, self.epoch = batch_size, seed, epoch
+        self._order = (None, None)  # (epoch, its order)
+
+    def __len__(self):
+        return math.ceil(len(self.inputs) / self.batch_size)
+
+    def __getitem__(self, index):
+        if self._order[0] != self.epoch:
+            self._order = (self.epoch, epoch_order(len(self.inputs), self.seed, self.epoch))
+        picked = self._order[1][index * self.batch_size:(index + 1) * self.batch_size]
+        return self.inputs[picked], self.targets[picked]
+
+
+class FollowEpochs(keras.callbacks.Callback):
+    """Sets an `EpochBatches`' epoch to the one Keras' training loop begins."""
+
+    def __init__(self, batches):
+        super().__init__()
+        self.batches = batches
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.batches.epoch = epoch

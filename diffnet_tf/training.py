@@ -105,19 +105,21 @@ class StopOnDivergence(keras.callbacks.Callback):
 
 
 def training_input(inputs, targets, batch_size, seed, first_epoch=0):
-    """fit's training data: on TensorFlow a tf.data pipeline without autotuning, each epoch
-    in its own order of (seed, epoch) (`pipeline.make_dataset`: Keras' own pipeline of
-    NumPy arrays stalls at each epoch's start), so a resumed or mirrored run sees the
-    orders of an uninterrupted one-device run; elsewhere the arrays, which Keras shuffles.
+    """fit's training data, each epoch in its own order of (seed, epoch), so that a resumed
+    or mirrored run sees the orders of an uninterrupted one-device run: on TensorFlow a
+    tf.data pipeline without autotuning (`pipeline.make_dataset`: Keras' own pipeline of
+    NumPy arrays stalls at each epoch's start), elsewhere `pipeline.EpochBatches`.
 
     Returns:
-        A dict of model.fit arguments (x, y, batch_size or steps_per_epoch, shuffle).
+        (a dict of model.fit arguments: x, steps_per_epoch on TensorFlow, shuffle; the
+        callbacks fit needs with them).
     """
     if keras.backend.backend() == "tensorflow":
         return {"x": pipeline.make_dataset(inputs, targets, batch_size, shuffle=True,
                                            seed=seed, first_epoch=first_epoch),
-                "steps_per_epoch": math.ceil(len(inputs) / batch_size), "shuffle": False}
-    return {"x": inputs, "y": targets, "batch_size": batch_size}
+                "steps_per_epoch": math.ceil(len(inputs) / batch_size), "shuffle": False}, []
+    batches = pipeline.EpochBatches(inputs, targets, batch_size, seed, first_epoch)
+    return {"x": batches, "shuffle": False}, [pipeline.FollowEpochs(batches)]
 
 
 def fit(spec, pairs, backup_dir, verbose=1, callbacks=(), strategy=None):
@@ -176,14 +178,14 @@ def _fit_in_scope(spec, pairs, backup_dir, verbose, callbacks):
         all_callbacks.append(stopper)
     history = {}
     if initial_epoch < spec.train.epochs:
+        fed, feeding = training_input(x, y, spec.train.batch_size, spec.train.seed,
+                                      initial_epoch)
         with matrix_precision(spec.train.precision):
-            history = model.fit(**training_input(x, y, spec.train.batch_size, spec.train.seed,
-                                                 initial_epoch),
-                                validation_data=pairs.validation,
+            history = model.fit(**fed, validation_data=pairs.validation,
                                 validation_batch_size=spec.train.batch_size,
-                                epochs=spec.train.epochs,
-                                initial_epoch=initial_epoch,
-                                callbacks=all_callbacks + list(callbacks), verbose=verbose).history
+                                epochs=spec.train.epochs, initial_epoch=initial_epoch,
+                                callbacks=feeding + all_callbacks + list(callbacks),
+                                verbose=verbose).history
         seconds = backup.train_seconds + time.perf_counter() - backup.started
     stopped = bool(stopper and stopper.stopped_epoch)
     summary = {

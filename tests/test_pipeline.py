@@ -1,11 +1,12 @@
-"""The tf.data pipeline of training (TensorFlow only): batches, seeded shuffling, errors."""
+"""What feeds training: the tf.data pipeline (TensorFlow) and EpochBatches (any backend):
+batches, orders drawn from (seed, epoch), errors."""
 
 import sys
 
 import numpy as np
 import pytest
 
-from diffnet_tf.pipeline import make_dataset
+from diffnet_tf.pipeline import EpochBatches, FollowEpochs, make_dataset
 
 
 def epochs_of(ds, epochs, batches_per_epoch):
@@ -63,3 +64,36 @@ def test_without_tensorflow_it_says_what_works_instead(monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorflow", None)  # as if not installed
     with pytest.raises(ImportError, match="needs TensorFlow. On other backends pass the arrays"):
         make_dataset(np.zeros((2, 4, 4, 1)), np.zeros((2, 4, 4, 1)))
+
+
+def _epoch(batches):
+    """The (inputs, targets) batches of an EpochBatches' current epoch."""
+    return [batches[i] for i in range(len(batches))]
+
+
+def test_epoch_batches_show_every_pair_once_an_epoch_in_that_epochs_own_order():
+    inputs = np.arange(10, dtype="float32").reshape(10, 1, 1, 1)
+    batches = EpochBatches(inputs, -inputs, batch_size=4, seed=3)
+    follow = FollowEpochs(batches)
+    epochs = []
+    for epoch in range(3):
+        follow.on_epoch_begin(epoch)
+        epochs.append(_epoch(batches))
+    for epoch in epochs:
+        assert [len(x) for x, _ in epoch] == [4, 4, 2]  # the last batch is the smaller one
+        seen = np.concatenate([x for x, _ in epoch]).ravel()
+        assert sorted(seen) == list(range(10))
+        assert all(np.array_equal(y, -x) for x, y in epoch)  # pairs stay pairs
+    orders = [np.concatenate([x for x, _ in epoch]).ravel() for epoch in epochs]
+    assert not np.array_equal(orders[0], orders[1])
+    resumed = EpochBatches(inputs, -inputs, batch_size=4, seed=3, epoch=2)  # a resumed run
+    assert np.array_equal(np.concatenate([x for x, _ in _epoch(resumed)]).ravel(), orders[2])
+    other_seed = EpochBatches(inputs, -inputs, batch_size=4, seed=4, epoch=2)
+    assert not np.array_equal(np.concatenate([x for x, _ in _epoch(other_seed)]).ravel(),
+                              orders[2])
+
+
+@pytest.mark.parametrize("batch_size", [0, 2.0, True])
+def test_epoch_batches_refuse_a_batch_size_that_is_not_a_positive_integer(batch_size):
+    with pytest.raises(ValueError, match="positive integer batch_size"):
+        EpochBatches(np.zeros((4, 1, 1, 1)), np.zeros((4, 1, 1, 1)), batch_size, seed=0)
