@@ -14,6 +14,7 @@ import keras
 import numpy as np
 
 from diffnet_tf import protocols
+from diffnet_tf.checks import check_integer
 
 
 def make_dataset(inputs, targets, batch_size=protocols.BATCH_SIZE, shuffle=False, seed=0,
@@ -48,8 +49,7 @@ def make_dataset(inputs, targets, batch_size=protocols.BATCH_SIZE, shuffle=False
     except ImportError as error:
         raise ImportError("make_dataset builds a tf.data pipeline and needs TensorFlow. On "
                           "other backends pass the arrays to model.fit.") from error
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"Expected a positive integer batch_size. Received {batch_size!r}.")
+    batch_size = check_integer(batch_size, "batch_size", minimum=1)
     x, y = tf.constant(inputs), tf.constant(targets)
     count = len(inputs)
 
@@ -90,8 +90,7 @@ class EpochBatches(keras.utils.PyDataset):
 
     def __init__(self, inputs, targets, batch_size, seed, epoch=0):
         super().__init__()
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"Expected a positive integer batch_size. Received {batch_size!r}.")
+        batch_size = check_integer(batch_size, "batch_size", minimum=1)
         self.inputs, self.targets = inputs, targets
         self.batch_size, self.seed, self.epoch = batch_size, seed, epoch
         self._order = (None, None)  # (epoch, its order)

@@ -34,7 +34,7 @@ ALLOWED_IMPORTS = {
     "image_folder": {"checks", "image_io", "protocols", "synthetic"},
     "pairs": {"checks", "files", "image_folder", "pair_cache", "physics", "problems",
               "protocols", "stl10", "synthetic"},
-    "pipeline": {"protocols"},
+    "pipeline": {"checks", "protocols"},
     "layers": {"checks", "protocols", "stencil"},
     "unet": {"checks", "protocols"},
     "models": {"checks", "layers", "presets", "protocols", "unet"},

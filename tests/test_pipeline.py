@@ -56,7 +56,7 @@ def test_make_dataset_keeps_the_order_without_shuffling():
 @pytest.mark.parametrize("batch_size", [0, 2.0, True])
 def test_make_dataset_rejects_bad_batch_sizes(batch_size):
     pytest.importorskip("tensorflow", reason="make_dataset is a tf.data pipeline")
-    with pytest.raises(ValueError, match=f"positive integer batch_size. Received {batch_size!r}"):
+    with pytest.raises(ValueError, match=f"batch_size to be an integer >= 1. Received {batch_size!r}"):
         make_dataset(np.zeros((2, 1, 1, 1)), np.zeros((2, 1, 1, 1)), batch_size=batch_size)
 
 
@@ -95,5 +95,5 @@ def test_epoch_batches_show_every_pair_once_an_epoch_in_that_epochs_own_order():
 
 @pytest.mark.parametrize("batch_size", [0, 2.0, True])
 def test_epoch_batches_refuse_a_batch_size_that_is_not_a_positive_integer(batch_size):
-    with pytest.raises(ValueError, match="positive integer batch_size"):
+    with pytest.raises(ValueError, match=f"batch_size to be an integer >= 1. Received {batch_size!r}"):
         EpochBatches(np.zeros((4, 1, 1, 1)), np.zeros((4, 1, 1, 1)), batch_size, seed=0)
