@@ -171,6 +171,8 @@ def test_deconvolution_writes_figures_and_metrics(tmp_path, max_discs, solver, c
                 "psnr_batch16_max"} <= set(results[part])
     assert results["test_tikhonov"]["psnr_batch16_mean"] > results["test_input"]["psnr_batch16_mean"]
     assert any(line.startswith("Tikhonov inverse (weight") for line in lines)
+    train = f"{results['train']['psnr_batch16_mean']:.2f} dB"
+    assert any(line.startswith("Training set, its first") and train in line for line in lines)
 
 
 # ---------------------------------------------------------------- restore
